@@ -1,0 +1,91 @@
+"""Settings: built-in defaults, then a TOML file, then HERALD_* variables, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from herald.model import Limits
+
+DEFAULT_STORE = "sqlite:///herald-data/herald.sqlite3"
+ENV_PREFIX = "HERALD_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything `herald serve` can be told; `limits` is the `[limits]` table."""
+
+    host: str = "127.0.0.1"
+    port: int = 8888
+    workers: int = 1
+    store: str = DEFAULT_STORE
+    durability: Literal["full", "normal"] = "full"
+    admin_mode: bool = False
+    client_id_uuid_safe: Literal["strict", "off"] = "strict"
+    min_length_client_id: int = 10
+    max_length_client_id: int = 36
+    gc_interval: float = 10.0
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    limits: Limits = msgspec.field(default_factory=Limits)
+
+
+class ConfigError(ValueError):
+    """A setting that is unknown or has a value of the wrong kind."""
+
+
+_TOP_LEVEL = set(Settings.__struct_fields__) - {"limits"}
+_LIMITS = set(Limits.__struct_fields__)
+
+
+def load_settings(
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the layers; later ones win, and unknown names are errors."""
+    merged: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    environ = os.environ if environ is None else environ
+    if config_file is None:
+        config_file = environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as f:
+                document = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        limits.update(document.pop("limits", {}))
+        merged.update(document)
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in _TOP_LEVEL:
+            merged[name] = value
+        elif name in _LIMITS:
+            limits[name] = value
+        else:
+            raise ConfigError(f"unknown setting in the environment: {key}")
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        (limits if name in _LIMITS else merged)[name] = value
+    merged["limits"] = limits
+    try:
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
+
+
+def settings_environ(settings: Settings) -> dict[str, str]:
+    """The same settings as HERALD_* variables, for worker processes."""
+    out: dict[str, str] = {}
+    plain = msgspec.to_builtins(settings)
+    for name, value in {**plain.pop("limits"), **plain}.items():
+        out[ENV_PREFIX + name.upper()] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
+    return out

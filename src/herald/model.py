@@ -1,0 +1,165 @@
+"""Plain typed structs shared by the service and the storage drivers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
+PROJECT_ID_MAX_LEN = 256
+MIN_MESSAGE_TTL = 60
+MIN_CLAIM_TTL = 60
+MIN_CLAIM_GRACE = 60
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Defaults and bounds of the API; every one is configurable."""
+
+    default_message_ttl: int = 3600
+    default_message_delay: int = 0
+    default_claim_ttl: int = 300
+    default_claim_grace: int = 60
+    max_queues_per_page: int = 20
+    max_messages_per_page: int = 20
+    max_messages_per_claim_or_pop: int = 20
+    max_queue_metadata: int = 65536
+    max_messages_post_size: int = 262144
+    max_message_ttl: int = 1209600
+    max_message_delay: int = 900
+    max_claim_ttl: int = 43200
+    max_claim_grace: int = 43200
+    default_page_size: int = 10
+    message_delete_with_claim_id: bool = False
+
+
+class NewMessage(msgspec.Struct, frozen=True):
+    """A message ready to store: body as raw JSON, ttl and delay resolved."""
+
+    body: msgspec.Raw
+    ttl: int
+    delay: int
+
+
+class StoredMessage(msgspec.Struct, frozen=True):
+    """A message as read back; `claim_id` is set only while its claim is live."""
+
+    id: str
+    body: msgspec.Raw
+    ttl: int
+    created: float
+    claim_id: str | None
+    claim_count: int
+
+
+class MessageQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """What a listing asks for; `client_id` is hidden unless `echo`."""
+
+    marker: str | None = None
+    limit: int = 10
+    echo: bool = False
+    client_id: str = ""
+    include_claimed: bool = False
+    include_delayed: bool = False
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """Where a message goes once it has been claimed `max_claim_count` times."""
+
+    queue: str
+    max_claim_count: int
+    ttl: int | None
+
+
+class ClaimRequest(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int
+    ttl: int
+    grace: int
+    dead_letter: DeadLetter | None = None
+
+
+class Claim(msgspec.Struct, frozen=True):
+    """A live claim: `updated` is when it was created or last renewed."""
+
+    id: str
+    ttl: int
+    updated: float
+    messages: list[StoredMessage]
+
+
+class MessageRef(msgspec.Struct, frozen=True):
+    id: str
+    created: float
+
+
+class QueueStats(msgspec.Struct, frozen=True):
+    claimed: int
+    total: int
+    oldest: MessageRef | None = None
+    newest: MessageRef | None = None
+
+
+class QueueEntry(msgspec.Struct, frozen=True):
+    name: str
+    metadata: dict[str, Any]
+
+
+# Inputs decoded from request bodies.
+
+
+class MessageIn(msgspec.Struct, frozen=True):
+    body: msgspec.Raw
+    ttl: int | msgspec.UnsetType = msgspec.UNSET
+    delay: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class PostBody(msgspec.Struct, frozen=True):
+    messages: list[MessageIn]
+
+
+class ClaimBody(msgspec.Struct, frozen=True):
+    ttl: int | msgspec.UnsetType = msgspec.UNSET
+    grace: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class PurgeBody(msgspec.Struct, frozen=True):
+    resource_types: list[str]
+
+
+# Views: what the service hands back, with ages computed from one clock read.
+
+
+class MessageView(msgspec.Struct, frozen=True):
+    id: str
+    ttl: int
+    age: int
+    body: msgspec.Raw
+    claim_id: str | None
+    claim_count: int
+
+
+class ClaimView(msgspec.Struct, frozen=True):
+    id: str
+    ttl: int
+    age: int
+    messages: list[MessageView]
+
+
+class MessageStamp(msgspec.Struct, frozen=True):
+    id: str
+    age: int
+    created: str
+
+
+class StatsView(msgspec.Struct, frozen=True):
+    claimed: int
+    free: int
+    total: int
+    oldest: MessageStamp | None
+    newest: MessageStamp | None
+
+
+class QueuePage(msgspec.Struct, frozen=True):
+    queues: list[QueueEntry]
+    count: int | None

@@ -1,0 +1,1 @@
+"""The Zaqar v2 HTTP API as a plain ASGI application."""

@@ -1,0 +1,52 @@
+"""Handlers of /v2/queues/{queue}/claims[/{claim_id}]."""
+
+from __future__ import annotations
+
+from herald import errors
+from herald.model import ClaimBody
+from herald.service import Service
+from herald.transport.http.request import Request, decode_json
+from herald.transport.http.responses import (
+    MessageList,
+    Response,
+    claim_href,
+    claim_out,
+    empty,
+    json_response,
+    messages_out,
+)
+
+
+async def _claim_body(svc: Service, req: Request) -> bytes:
+    cap = svc.limits.max_queue_metadata
+    return await req.body(cap, f"Claim body is too large. Max size {cap}")
+
+
+async def create_claim(svc: Service, req: Request, queue: str) -> Response:
+    data = await _claim_body(svc, req)
+    body = decode_json(data, ClaimBody) if data.strip() else None
+    claim = await svc.create_claim(req.project, queue, req.int_param("limit"), body)
+    if claim is None:
+        return empty(204)
+    location = claim_href(queue, claim.id).encode()
+    return json_response(
+        201, MessageList(messages_out(queue, claim.messages)), [(b"location", location)]
+    )
+
+
+async def get_claim(svc: Service, req: Request, queue: str, claim_id: str) -> Response:
+    claim = await svc.get_claim(req.project, queue, claim_id)
+    return json_response(200, claim_out(queue, claim))
+
+
+async def update_claim(svc: Service, req: Request, queue: str, claim_id: str) -> Response:
+    data = await _claim_body(svc, req)
+    if not data.strip():
+        raise errors.InvalidBody('The PATCH body is empty: expected {"ttl", "grace"}.')
+    await svc.update_claim(req.project, queue, claim_id, decode_json(data, ClaimBody))
+    return empty(204)
+
+
+async def delete_claim(svc: Service, req: Request, queue: str, claim_id: str) -> Response:
+    await svc.delete_claim(req.project, queue, claim_id)
+    return empty(204)

@@ -1,0 +1,112 @@
+"""The parts of an ASGI request a handler reads: headers, query, body, identity."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from herald import errors
+
+T = TypeVar("T")
+
+TRUE_WORDS = frozenset(("true", "True", "t", "yes", "y", "1", "on"))
+FALSE_WORDS = frozenset(("false", "False", "f", "no", "n", "0", "off"))
+_INT64 = 2**63
+
+
+class Request:
+    """One HTTP request, with lazily parsed query string and body."""
+
+    __slots__ = ("_receive", "client_id", "headers", "method", "path", "project", "query")
+
+    def __init__(self, scope: dict[str, Any], receive: Any) -> None:
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.headers: dict[str, str] = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+        }
+        raw_query: bytes = scope.get("query_string", b"")
+        self.query: dict[str, str] = (
+            dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
+        )
+        self.project = ""
+        self.client_id = ""
+        self._receive = receive
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def int_param(self, name: str) -> int | None:
+        """An integer query parameter; None when absent or blank."""
+        value = self.query.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            number = _INT64
+        if not -_INT64 <= number < _INT64:
+            raise errors.InvalidParameter(
+                f'The "{name}" parameter is invalid. The value must be an integer.'
+            )
+        return number
+
+    def bool_param(self, name: str, default: bool = False) -> bool:
+        value = self.query.get(name)
+        if value is None or value == "":
+            return default
+        if value in TRUE_WORDS:
+            return True
+        if value in FALSE_WORDS:
+            return False
+        raise errors.InvalidParameter(
+            f'The "{name}" parameter is invalid. The value must be a boolean (true or false).'
+        )
+
+    def list_param(self, name: str) -> list[str] | None:
+        """A comma-separated query parameter without its blank items; None if absent."""
+        value = self.query.get(name)
+        if value is None or value == "":
+            return None
+        return [item for item in value.split(",") if item]
+
+    def str_param(self, name: str) -> str | None:
+        value = self.query.get(name)
+        return value or None
+
+    async def body(self, limit: int, too_large: str) -> bytes:
+        """Read the body, refusing one longer than `limit` bytes before reading it."""
+        declared = self.headers.get("content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise errors.InvalidHeader("Content-Length must be an integer.") from None
+            if length > limit:
+                raise errors.InvalidRequest(too_large)
+        chunks = []
+        size = 0
+        while True:
+            event = await self._receive()
+            if event["type"] == "http.disconnect":
+                raise errors.InvalidBody("The client went away before sending the body.")
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise errors.InvalidRequest(too_large)
+            chunks.append(chunk)
+            if not event.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def decode_json(data: bytes, kind: type[T]) -> T:
+    """Decode a JSON body into `kind`, with a client-facing error when it does not fit."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise errors.InvalidBody(f"The JSON body does not fit the request: {exc}.") from None
+    except msgspec.DecodeError as exc:
+        raise errors.InvalidBody(f"Request body could not be parsed: {exc}.") from None

@@ -1,0 +1,91 @@
+"""Which handler serves which path and method."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from herald.transport.http import claims, messages, queues, system
+from herald.transport.http.responses import Response
+
+Handler = Callable[..., Awaitable[Response]]
+Resource = dict[str, Handler]
+
+
+class Route:
+    """A resolved path: its handlers by method and the path's variables."""
+
+    __slots__ = ("anonymous", "args", "queue", "resource")
+
+    def __init__(
+        self, resource: Resource, args: tuple[str, ...] = (), *, anonymous: bool = False
+    ) -> None:
+        self.resource = resource
+        self.args = args
+        # Every route with variables is under /v2/queues/{queue}.
+        self.queue = args[0] if args else None
+        self.anonymous = anonymous
+
+
+class Router:
+    """Exact routing of the v2 API; `admin_mode` adds /v2/health."""
+
+    def __init__(self, admin_mode: bool = False) -> None:
+        self.admin_mode = admin_mode
+        self.root: Resource = {"GET": system.versions}
+        self.home: Resource = {"GET": partial(system.home, admin_mode=admin_mode)}
+        self.ping: Resource = {"GET": system.ping, "HEAD": system.ping}
+        self.health: Resource = {"GET": system.health}
+        self.queues: Resource = {"GET": queues.list_queues}
+        self.queue: Resource = {
+            "GET": queues.get_queue,
+            "PUT": queues.create_queue,
+            "PATCH": queues.update_queue,
+            "DELETE": queues.delete_queue,
+        }
+        self.stats: Resource = {"GET": queues.queue_stats}
+        self.purge: Resource = {"POST": queues.purge_queue}
+        self.messages: Resource = {
+            "GET": messages.list_or_get_messages,
+            "POST": messages.post_messages,
+            "DELETE": messages.delete_messages,
+        }
+        self.message: Resource = {"GET": messages.get_message, "DELETE": messages.delete_message}
+        self.claims: Resource = {"POST": claims.create_claim}
+        self.claim: Resource = {
+            "GET": claims.get_claim,
+            "PATCH": claims.update_claim,
+            "DELETE": claims.delete_claim,
+        }
+
+    def resolve(self, path: str) -> Route | None:
+        if path == "/":
+            return Route(self.root, anonymous=True)
+        if not path.startswith("/v2/"):
+            return None
+        parts: list[Any] = path[4:].split("/")
+        match parts:
+            case [""]:
+                return Route(self.home)
+            case ["ping"]:
+                return Route(self.ping)
+            case ["health"] if self.admin_mode:
+                return Route(self.health)
+            case ["queues"]:
+                return Route(self.queues)
+            case ["queues", queue]:
+                return Route(self.queue, (queue,))
+            case ["queues", queue, "stats"]:
+                return Route(self.stats, (queue,))
+            case ["queues", queue, "purge"]:
+                return Route(self.purge, (queue,))
+            case ["queues", queue, "messages"]:
+                return Route(self.messages, (queue,))
+            case ["queues", queue, "messages", message_id]:
+                return Route(self.message, (queue, message_id))
+            case ["queues", queue, "claims"]:
+                return Route(self.claims, (queue,))
+            case ["queues", queue, "claims", claim_id]:
+                return Route(self.claim, (queue, claim_id))
+        return None

@@ -1,0 +1,132 @@
+"""Handlers of /, /v2/, /v2/ping and /v2/health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from herald import errors
+from herald.service import Service
+from herald.transport.http.request import Request
+from herald.transport.http.responses import Response, empty, json_response
+
+_VERSIONS = msgspec.json.encode(
+    {
+        "versions": [
+            {
+                "id": "2",
+                "status": "CURRENT",
+                "updated": "2014-9-24T04:06:47Z",
+                "media-types": [
+                    {
+                        "base": "application/json",
+                        "type": "application/vnd.openstack.messaging-v2+json",
+                    }
+                ],
+                "links": [{"href": "/v2/", "rel": "self"}],
+            }
+        ]
+    }
+)
+
+_QUEUE = {"queue_name": "param/queue_name"}
+_MESSAGE = {**_QUEUE, "message_id": "param/message_id"}
+_CLAIM = {**_QUEUE, "claim_id": "param/claim_id"}
+
+
+def _resource(
+    template: str, variables: dict[str, str], allow: list[str], post: bool = False
+) -> dict[str, Any]:
+    hints: dict[str, Any] = {"allow": allow, "formats": {"application/json": {}}}
+    if post:
+        hints["accept-post"] = ["application/json"]
+    return {"href-template": template, "href-vars": variables, "hints": hints}
+
+
+_HOME_RESOURCES: dict[str, Any] = {
+    "rel/queues": _resource(
+        "/v2/queues{?marker,limit,detailed}",
+        {"marker": "param/marker", "limit": "param/queue_limit", "detailed": "param/detailed"},
+        ["GET"],
+    ),
+    "rel/queue": _resource("/v2/queues/{queue_name}", _QUEUE, ["PUT", "DELETE", "GET", "PATCH"]),
+    "rel/queue_stats": _resource("/v2/queues/{queue_name}/stats", _QUEUE, ["GET"]),
+    "rel/queue_purge": _resource("/v2/queues/{queue_name}/purge", _QUEUE, ["POST"], post=True),
+    "rel/messages": _resource(
+        "/v2/queues/{queue_name}/messages{?marker,limit,echo,include_claimed,include_delayed}",
+        {
+            **_QUEUE,
+            "marker": "param/marker",
+            "limit": "param/messages_limit",
+            "echo": "param/echo",
+            "include_claimed": "param/include_claimed",
+            "include_delayed": "param/include_delayed",
+        },
+        ["GET"],
+    ),
+    "rel/post_messages": _resource("/v2/queues/{queue_name}/messages", _QUEUE, ["POST"], post=True),
+    "rel/messages_delete": _resource(
+        "/v2/queues/{queue_name}/messages{?ids,pop}",
+        {**_QUEUE, "ids": "param/ids", "pop": "param/pop"},
+        ["DELETE"],
+    ),
+    "rel/message_get": _resource(
+        "/v2/queues/{queue_name}/messages/{message_id}", _MESSAGE, ["GET"]
+    ),
+    "rel/message_delete": _resource(
+        "/v2/queues/{queue_name}/messages/{message_id}{?claim_id}",
+        {**_MESSAGE, "claim_id": "param/claim_id"},
+        ["DELETE"],
+    ),
+    "rel/post_claim": _resource(
+        "/v2/queues/{queue_name}/claims{?limit}",
+        {**_QUEUE, "limit": "param/claim_limit"},
+        ["POST"],
+        post=True,
+    ),
+    "rel/claim": _resource("/v2/queues/{queue_name}/claims/{claim_id}", _CLAIM, ["GET"]),
+    "rel/patch_claim": _resource(
+        "/v2/queues/{queue_name}/claims/{claim_id}", _CLAIM, ["PATCH"], post=True
+    ),
+    "rel/delete_claim": _resource("/v2/queues/{queue_name}/claims/{claim_id}", _CLAIM, ["DELETE"]),
+    "rel/ping": _resource("/v2/ping", {}, ["GET", "HEAD"]),
+}
+_ADMIN_RESOURCES: dict[str, Any] = {
+    "rel/health": _resource("/v2/health", {}, ["GET"]),
+}
+
+
+def _home_document(admin_mode: bool) -> bytes:
+    resources = dict(_HOME_RESOURCES)
+    if admin_mode:
+        resources.update(_ADMIN_RESOURCES)
+    return msgspec.json.encode({"resources": resources})
+
+
+async def versions(svc: Service, req: Request) -> Response:
+    return Response(300, _VERSIONS)
+
+
+async def home(svc: Service, req: Request, admin_mode: bool = False) -> Response:
+    return Response(
+        200,
+        _home_document(admin_mode),
+        [(b"cache-control", b"max-age=86400")],
+        content_type=b"application/json-home",
+    )
+
+
+async def ping(svc: Service, req: Request) -> Response:
+    if req.method == "HEAD":
+        return empty(204)
+    if await svc.store.ping():
+        return empty(204)
+    raise errors.ServiceUnavailable("The storage backend does not answer.")
+
+
+async def health(svc: Service, req: Request) -> Response:
+    roles = {r.strip() for r in (req.header("x-roles") or "").split(",")}
+    if "admin" not in roles:
+        raise errors.NotAuthorized("You are not authorized to complete this action.")
+    return json_response(200, await svc.health())
