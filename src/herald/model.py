@@ -9,14 +9,14 @@ import msgspec
 
 QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 PROJECT_ID_MAX_LEN = 256
-MIN_MESSAGE_TTL = 60
-MIN_CLAIM_TTL = 60
-MIN_CLAIM_GRACE = 60
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
     """Defaults and bounds of the API; every one is configurable."""
 
+    min_message_ttl: int = 60
+    min_claim_ttl: int = 60
+    min_claim_grace: int = 60
     default_message_ttl: int = 3600
     default_message_delay: int = 0
     default_claim_ttl: int = 300

@@ -15,9 +15,6 @@ import msgspec
 
 from herald import errors
 from herald.model import (
-    MIN_CLAIM_GRACE,
-    MIN_CLAIM_TTL,
-    MIN_MESSAGE_TTL,
     PROJECT_ID_MAX_LEN,
     QUEUE_NAME,
     ClaimBody,
@@ -374,10 +371,11 @@ class Service:
 
     def _check_message_ttl(self, ttl: int) -> None:
         top = self.limits.max_message_ttl
-        if not MIN_MESSAGE_TTL <= ttl <= top:
+        low = self.limits.min_message_ttl
+        if not low <= ttl <= top:
             raise errors.InvalidRequest(
                 f"The TTL for a message may not exceed {top} seconds, and must be at "
-                f"least {MIN_MESSAGE_TTL} seconds long."
+                f"least {low} seconds long."
             )
 
     def _check_delay(self, delay: int) -> None:
@@ -390,15 +388,16 @@ class Service:
     def _claim_times(self, body: ClaimBody) -> tuple[int, int]:
         ttl = self.limits.default_claim_ttl if body.ttl is msgspec.UNSET else body.ttl
         grace = self.limits.default_claim_grace if body.grace is msgspec.UNSET else body.grace
-        if not MIN_CLAIM_TTL <= ttl <= self.limits.max_claim_ttl:
+        limits = self.limits
+        if not limits.min_claim_ttl <= ttl <= limits.max_claim_ttl:
             raise errors.InvalidRequest(
-                f"The TTL for a claim may not exceed {self.limits.max_claim_ttl} seconds, "
-                f"and must be at least {MIN_CLAIM_TTL} seconds long."
+                f"The TTL for a claim may not exceed {limits.max_claim_ttl} seconds, "
+                f"and must be at least {limits.min_claim_ttl} seconds long."
             )
-        if not MIN_CLAIM_GRACE <= grace <= self.limits.max_claim_grace:
+        if not limits.min_claim_grace <= grace <= limits.max_claim_grace:
             raise errors.InvalidRequest(
-                f"The grace for a claim may not exceed {self.limits.max_claim_grace} "
-                f"seconds, and must be at least {MIN_CLAIM_GRACE} seconds long."
+                f"The grace for a claim may not exceed {limits.max_claim_grace} "
+                f"seconds, and must be at least {limits.min_claim_grace} seconds long."
             )
         return ttl, grace
 
@@ -411,10 +410,13 @@ class Service:
     def _check_reserved(self, metadata: dict[str, Any]) -> None:
         limits = self.limits
         _int_in(metadata, "_max_messages_post_size", 1, limits.max_messages_post_size)
-        _int_in(metadata, "_default_message_ttl", MIN_MESSAGE_TTL, limits.max_message_ttl)
+        _int_in(metadata, "_default_message_ttl", limits.min_message_ttl, limits.max_message_ttl)
         _int_in(metadata, "_default_message_delay", 0, limits.max_message_delay)
         _int_in(
-            metadata, "_dead_letter_queue_messages_ttl", MIN_MESSAGE_TTL, limits.max_message_ttl
+            metadata,
+            "_dead_letter_queue_messages_ttl",
+            limits.min_message_ttl,
+            limits.max_message_ttl,
         )
         _int_in(metadata, "_max_claim_count", 1, 2**31 - 1)
         dlq = metadata.get("_dead_letter_queue")

@@ -1,0 +1,405 @@
+"""The storage contract: behaviour every driver must show, with time passed in."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from herald.model import ClaimRequest, DeadLetter, MessageQuery, NewMessage
+from herald.storage.base import DeleteOutcome, Store
+
+T0 = 1_800_000_000.0
+P = "project-a"
+CLIENT = "c0ffee00c0ffee00c0ffee00c0ffee00"
+OTHER_CLIENT = "beef0000beef0000beef0000beef0000"
+
+
+def message(body: object, ttl: int = 300, delay: int = 0) -> NewMessage:
+    return NewMessage(msgspec.Raw(msgspec.json.encode(body)), ttl, delay)
+
+
+async def post(
+    store: Store, queue: str, *bodies: object, ttl: int = 300, delay: int = 0,
+    now: float = T0, project: str = P, client: str = CLIENT,
+) -> list[str]:
+    return await store.post_messages(
+        project, queue, [message(b, ttl, delay) for b in bodies], client, now
+    )
+
+
+def everything(**kw: object) -> MessageQuery:
+    return MessageQuery(
+        **{"limit": 20, "echo": True, "include_claimed": True, "include_delayed": True, **kw}
+    )
+
+
+def bodies(messages: list) -> list[object]:
+    return [msgspec.json.decode(m.body) for m in messages]
+
+
+def claim(limit: int = 10, ttl: int = 60, grace: int = 60, dead_letter: DeadLetter | None = None):
+    return ClaimRequest(limit=limit, ttl=ttl, grace=grace, dead_letter=dead_letter)
+
+
+# Queues
+
+
+async def test_create_queue_once(store: Store) -> None:
+    assert await store.create_queue(P, "q", {"a": 1}) is True
+    assert await store.create_queue(P, "q", {"a": 2}) is False
+    assert await store.queue_metadata(P, "q") == {"a": 1}
+    assert await store.queue_metadata(P, "missing") is None
+
+
+async def test_update_queue_metadata_is_all_or_nothing(store: Store) -> None:
+    await store.create_queue(P, "q", {"a": 1})
+    assert await store.update_queue_metadata(P, "q", lambda m: {**m, "b": 2}) == {"a": 1, "b": 2}
+
+    def refuse(old: dict) -> dict:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        await store.update_queue_metadata(P, "q", refuse)
+    assert await store.queue_metadata(P, "q") == {"a": 1, "b": 2}
+    assert await store.update_queue_metadata(P, "missing", lambda m: m) is None
+
+
+async def test_queues_are_listed_by_name_after_an_exclusive_marker(store: Store) -> None:
+    for name in ["b", "a.dot", "c-1", "a"]:
+        await store.create_queue(P, name, {"n": name})
+    await store.create_queue("other", "zz", {})
+    first = await store.list_queues(P, marker=None, limit=2)
+    assert [q.name for q in first] == ["a", "a.dot"]
+    rest = await store.list_queues(P, marker="a.dot", limit=10)
+    assert [q.name for q in rest] == ["b", "c-1"]
+    assert rest[0].metadata == {"n": "b"}
+    assert await store.list_queues(P, marker="c-1", limit=10) == []
+    assert await store.count_queues(P) == 4
+    assert await store.count_queues("nobody") == 0
+
+
+async def test_queue_listing_filters_by_name_and_metadata(store: Store) -> None:
+    await store.create_queue(P, "red-1", {"colour": "red", "size": 1})
+    await store.create_queue(P, "red-2", {"colour": "red", "size": 2})
+    await store.create_queue(P, "blue", {"colour": "blue", "size": 1})
+    named = await store.list_queues(P, marker=None, limit=10, name_pattern="red")
+    assert [q.name for q in named] == ["red-1", "red-2"]
+    sized = await store.list_queues(P, marker=None, limit=10, filters={"size": 1})
+    assert [q.name for q in sized] == ["blue", "red-1"]
+    both = await store.list_queues(
+        P, marker=None, limit=1, filters={"colour": "red", "size": 2}
+    )
+    assert [q.name for q in both] == ["red-2"]
+
+
+async def test_delete_queue_takes_its_messages(store: Store) -> None:
+    await post(store, "q", 1, 2)
+    await store.delete_queue(P, "q")
+    await store.delete_queue(P, "q")
+    assert await store.queue_metadata(P, "q") is None
+    assert await store.list_messages(P, "q", everything(), T0) == []
+    await post(store, "q", 3)
+    assert bodies(await store.list_messages(P, "q", everything(), T0)) == [3]
+
+
+# Posting and listing
+
+
+async def test_post_creates_the_queue_and_keeps_order(store: Store) -> None:
+    ids = await post(store, "lazy", "a", "b", "c")
+    assert len(set(ids)) == 3
+    assert await store.queue_metadata(P, "lazy") == {}
+    listed = await store.list_messages(P, "lazy", everything(), T0 + 1)
+    assert [m.id for m in listed] == ids
+    assert bodies(listed) == ["a", "b", "c"]
+    assert listed[0].ttl == 300 and listed[0].created == T0
+    assert listed[0].claim_id is None and listed[0].claim_count == 0
+
+
+async def test_bodies_come_back_byte_for_byte(store: Store) -> None:
+    body = {"nested": [1, 2.5, None, True, "ü"], "big": 2**62}
+    await post(store, "q", body)
+    (m,) = await store.list_messages(P, "q", everything(), T0)
+    assert msgspec.json.decode(m.body) == body
+
+
+async def test_paging_never_repeats(store: Store) -> None:
+    ids = await post(store, "q", *range(7))
+    seen: list[str] = []
+    marker = None
+    for _ in range(10):
+        page = await store.list_messages(P, "q", everything(marker=marker, limit=1), T0)
+        if not page:
+            break
+        seen += [m.id for m in page]
+        marker = page[-1].id
+    assert seen == ids
+
+
+async def test_listing_hides_own_messages_without_echo(store: Store) -> None:
+    await post(store, "q", "mine")
+    await post(store, "q", "theirs", client=OTHER_CLIENT)
+    query = MessageQuery(limit=10, echo=False, client_id=CLIENT)
+    assert bodies(await store.list_messages(P, "q", query, T0)) == ["theirs"]
+    query = MessageQuery(limit=10, echo=True, client_id=CLIENT)
+    assert bodies(await store.list_messages(P, "q", query, T0)) == ["mine", "theirs"]
+
+
+async def test_listing_hides_claimed_and_delayed_unless_asked(store: Store) -> None:
+    await post(store, "q", "claimed", "free")
+    await post(store, "q", "delayed", delay=30)
+    await store.create_claim(P, "q", claim(limit=1), T0)
+    plain = MessageQuery(limit=10, echo=True)
+    assert bodies(await store.list_messages(P, "q", plain, T0 + 1)) == ["free"]
+    with_claimed = MessageQuery(limit=10, echo=True, include_claimed=True)
+    listed = await store.list_messages(P, "q", with_claimed, T0 + 1)
+    assert bodies(listed) == ["claimed", "free"]
+    assert listed[0].claim_id is not None and listed[1].claim_id is None
+    with_delayed = MessageQuery(limit=10, echo=True, include_delayed=True)
+    assert bodies(await store.list_messages(P, "q", with_delayed, T0 + 1)) == ["free", "delayed"]
+    assert bodies(await store.list_messages(P, "q", plain, T0 + 30)) == ["free", "delayed"]
+
+
+async def test_include_claimed_pages_with_a_marker(store: Store) -> None:
+    ids = await post(store, "q", 1, 2, 3)
+    await store.create_claim(P, "q", claim(limit=3), T0)
+    page = await store.list_messages(P, "q", everything(marker=ids[0], limit=1), T0)
+    assert [m.id for m in page] == [ids[1]]
+
+
+async def test_expired_messages_are_never_returned(store: Store) -> None:
+    ids = await post(store, "q", "short", ttl=60)
+    await post(store, "q", "long", ttl=120)
+    later = T0 + 60
+    assert bodies(await store.list_messages(P, "q", everything(), later)) == ["long"]
+    assert await store.get_messages(P, "q", ids, later) == []
+    assert await store.pop_messages(P, "q", 5, later - 1) != []
+
+
+async def test_messages_are_scoped_by_project_and_queue(store: Store) -> None:
+    ids = await post(store, "q", "a")
+    assert await store.list_messages("other", "q", everything(), T0) == []
+    assert await store.get_messages("other", "q", ids, T0) == []
+    assert await store.get_messages(P, "another", ids, T0) == []
+    assert await store.delete_message("other", "q", ids[0], None, T0) is DeleteOutcome.MISSING
+    assert len(await store.get_messages(P, "q", ids, T0)) == 1
+
+
+async def test_get_messages_in_the_order_asked(store: Store) -> None:
+    a, b, c = await post(store, "q", "a", "b", "c")
+    found = await store.get_messages(P, "q", [c, "nope", a, "12345678901234567890123", b], T0)
+    assert bodies(found) == ["c", "a", "b"]
+
+
+# Deleting
+
+
+async def test_bulk_delete_ignores_claims(store: Store) -> None:
+    ids = await post(store, "q", 1, 2, 3)
+    await store.create_claim(P, "q", claim(limit=1), T0)
+    await store.delete_messages(P, "q", ids[:2] + ["junk"], None, T0)
+    assert bodies(await store.list_messages(P, "q", everything(), T0)) == [3]
+
+
+async def test_bulk_delete_with_claim_ids_takes_only_held_messages(store: Store) -> None:
+    ids = await post(store, "q", 1, 2, 3)
+    held = await store.create_claim(P, "q", claim(limit=2), T0)
+    assert held is not None
+    await store.delete_messages(P, "q", ids, [held.id], T0)
+    assert bodies(await store.list_messages(P, "q", everything(), T0)) == [3]
+
+
+async def test_single_delete_follows_the_claim_rules(store: Store) -> None:
+    free, mine, theirs = await post(store, "q", "free", "mine", "theirs")
+    await store.delete_messages(P, "q", [free], None, T0)
+    free, = await post(store, "q", "free again")
+    first = await store.create_claim(P, "q", claim(limit=2), T0)
+    assert first is not None and [m.id for m in first.messages] == [mine, theirs]
+    second_ids = await post(store, "q", "other")
+    second = await store.create_claim(P, "q", claim(limit=10), T0)
+    assert second is not None
+    assert {m.id for m in second.messages} == {free, second_ids[0]}
+
+    async def delete(mid: str, cid: str | None, now: float = T0) -> DeleteOutcome:
+        return await store.delete_message(P, "q", mid, cid, now)
+
+    assert await delete("424242", None) is DeleteOutcome.MISSING
+    assert await delete(mine, None) is DeleteOutcome.CLAIMED
+    assert await delete(mine, "not-a-claim") is DeleteOutcome.CLAIM_GONE
+    assert await delete(mine, second.id) is DeleteOutcome.CLAIMED_BY_OTHER
+    assert await delete(mine, first.id) is DeleteOutcome.DELETED
+    assert await delete(mine, first.id) is DeleteOutcome.MISSING
+    # Once the first claim expires, its id is gone and its messages are free.
+    assert await delete(theirs, first.id, T0 + 61) is DeleteOutcome.CLAIM_GONE
+    assert await delete(theirs, second.id, T0 + 30) is DeleteOutcome.CLAIMED_BY_OTHER
+    await store.release_claim(P, "q", first.id, T0 + 30)
+    assert await delete(theirs, second.id, T0 + 30) is DeleteOutcome.NOT_CLAIMED
+    assert await delete(theirs, None, T0 + 30) is DeleteOutcome.DELETED
+
+
+async def test_pop_takes_the_oldest_claimable(store: Store) -> None:
+    await post(store, "q", "claimed", "one", "two")
+    await post(store, "q", "delayed", delay=100)
+    await post(store, "q", "three")
+    await store.create_claim(P, "q", claim(limit=1), T0)
+    popped = await store.pop_messages(P, "q", 2, T0)
+    assert bodies(popped) == ["one", "two"]
+    assert all(m.claim_id is None for m in popped)
+    assert bodies(await store.pop_messages(P, "q", 5, T0)) == ["three"]
+    assert await store.pop_messages(P, "missing", 5, T0) == []
+    assert bodies(await store.list_messages(P, "q", everything(), T0)) == ["claimed", "delayed"]
+
+
+# Claims
+
+
+async def test_claim_takes_the_oldest_claimable_messages(store: Store) -> None:
+    await post(store, "q", "delayed", delay=10)
+    ids = await post(store, "q", 1, 2, 3)
+    made = await store.create_claim(P, "q", claim(limit=2), T0)
+    assert made is not None
+    assert [m.id for m in made.messages] == ids[:2]
+    assert all(m.claim_id == made.id and m.claim_count == 1 for m in made.messages)
+    assert made.ttl == 60 and made.updated == T0
+    again = await store.create_claim(P, "q", claim(limit=5), T0)
+    assert again is not None and [m.id for m in again.messages] == ids[2:]
+    assert await store.create_claim(P, "q", claim(), T0) is None
+    assert await store.create_claim(P, "missing", claim(), T0) is None
+    late = await store.create_claim(P, "q", claim(), T0 + 10)
+    assert late is not None and bodies(late.messages) == ["delayed"]
+
+
+async def test_claim_extends_short_lived_messages_by_grace(store: Store) -> None:
+    short, long = await post(store, "q", "short", ttl=100) + await post(store, "q", "long", ttl=1000)
+    made = await store.create_claim(P, "q", claim(ttl=300, grace=100), T0 + 50)
+    assert made is not None
+    ttl = {m.id: m.ttl for m in made.messages}
+    assert ttl == {short: 400, long: 1000}
+    # The short one now lives until the claim ends plus grace.
+    alive = await store.get_messages(P, "q", [short], T0 + 50 + 399)
+    assert len(alive) == 1
+    assert await store.get_messages(P, "q", [short], T0 + 50 + 400) == []
+
+
+async def test_expired_claim_frees_its_messages(store: Store) -> None:
+    ids = await post(store, "q", 1, 2, ttl=3600)
+    first = await store.create_claim(P, "q", claim(ttl=60), T0)
+    assert first is not None
+    assert await store.create_claim(P, "q", claim(), T0 + 59) is None
+    assert await store.get_claim(P, "q", first.id, T0 + 59) is not None
+    assert await store.get_claim(P, "q", first.id, T0 + 60) is None
+    second = await store.create_claim(P, "q", claim(), T0 + 60)
+    assert second is not None and [m.id for m in second.messages] == ids
+    assert all(m.claim_count == 2 for m in second.messages)
+
+
+async def test_get_claim_lists_its_live_messages(store: Store) -> None:
+    ids = await post(store, "q", 1, 2)
+    made = await store.create_claim(P, "q", claim(ttl=100), T0)
+    assert made is not None
+    await store.delete_message(P, "q", ids[0], made.id, T0)
+    got = await store.get_claim(P, "q", made.id, T0 + 10)
+    assert got is not None and [m.id for m in got.messages] == ids[1:]
+    assert got.ttl == 100 and got.updated == T0
+    assert await store.get_claim(P, "other-queue", made.id, T0) is None
+    assert await store.get_claim("other", "q", made.id, T0) is None
+    assert await store.get_claim(P, "q", "nope", T0) is None
+
+
+async def test_renewing_a_claim_restarts_it_with_grace(store: Store) -> None:
+    (mid,) = await post(store, "q", "m", ttl=120)
+    made = await store.create_claim(P, "q", claim(ttl=60, grace=60), T0)
+    assert made is not None and made.messages[0].ttl == 120
+    assert await store.renew_claim(P, "q", made.id, 300, 100, T0 + 50) is True
+    got = await store.get_claim(P, "q", made.id, T0 + 340)
+    assert got is not None and got.ttl == 300 and got.updated == T0 + 50
+    assert got.messages[0].ttl == 400
+    assert await store.renew_claim(P, "q", made.id, 60, 60, T0 + 350) is False
+    assert await store.renew_claim(P, "q", "nope", 60, 60, T0) is False
+    assert await store.get_messages(P, "q", [mid], T0 + 50 + 399) != []
+
+
+async def test_released_claim_frees_its_messages_at_once(store: Store) -> None:
+    ids = await post(store, "q", 1, 2)
+    made = await store.create_claim(P, "q", claim(), T0)
+    assert made is not None
+    await store.release_claim(P, "q", made.id, T0 + 1)
+    await store.release_claim(P, "q", made.id, T0 + 1)
+    assert await store.get_claim(P, "q", made.id, T0 + 1) is None
+    again = await store.create_claim(P, "q", claim(), T0 + 1)
+    assert again is not None and [m.id for m in again.messages] == ids
+
+
+async def test_concurrent_claims_never_share_a_message(store: Store) -> None:
+    await post(store, "q", *range(200))
+    claims = await asyncio.gather(
+        *(store.create_claim(P, "q", claim(limit=7), T0) for _ in range(40))
+    )
+    taken = [m.id for c in claims if c is not None for m in c.messages]
+    assert len(taken) == 200 and len(set(taken)) == 200
+
+
+async def test_dead_letter_after_max_claims(store: Store) -> None:
+    rule = DeadLetter("dlq", max_claim_count=2, ttl=7200)
+    ids = await post(store, "q", "poison", "good")
+    for attempt in range(2):
+        now = T0 + attempt * 100
+        made = await store.create_claim(P, "q", claim(limit=1, dead_letter=rule), now)
+        assert made is not None and [m.id for m in made.messages] == ids[:1]
+    # Third attempt: the poison message moves and the next one is claimed instead.
+    made = await store.create_claim(P, "q", claim(limit=1, dead_letter=rule), T0 + 200)
+    assert made is not None and bodies(made.messages) == ["good"]
+    assert await store.queue_metadata(P, "dlq") == {}
+    (moved,) = await store.list_messages(P, "dlq", MessageQuery(limit=10, echo=True), T0 + 200)
+    assert msgspec.json.decode(moved.body) == "poison"
+    assert moved.ttl == 7200 and moved.claim_id is None and moved.claim_count == 0
+    assert await store.get_messages(P, "q", ids[:1], T0 + 200) == []
+
+
+async def test_dead_letter_of_everything_claims_nothing(store: Store) -> None:
+    rule = DeadLetter("dlq", max_claim_count=1, ttl=None)
+    await post(store, "q", "a", "b", ttl=500)
+    assert await store.create_claim(P, "q", claim(dead_letter=rule), T0) is not None
+    assert await store.create_claim(P, "q", claim(dead_letter=rule), T0 + 61) is None
+    moved = await store.list_messages(P, "dlq", everything(), T0 + 61)
+    assert bodies(moved) == ["a", "b"] and moved[0].ttl == 500
+
+
+# Stats, purge, garbage
+
+
+async def test_stats_count_live_messages(store: Store) -> None:
+    assert (await store.queue_stats(P, "missing", T0)).total == 0
+    ids = await post(store, "q", 1, 2, 3, ttl=100)
+    await post(store, "q", "delayed", delay=50, ttl=100, now=T0 + 10)
+    await store.create_claim(P, "q", claim(limit=2, ttl=60), T0 + 10)
+    stats = await store.queue_stats(P, "q", T0 + 20)
+    assert (stats.total, stats.claimed) == (4, 2)
+    assert stats.oldest is not None and stats.oldest.id == ids[0]
+    assert stats.oldest.created == T0
+    assert stats.newest is not None and stats.newest.created == T0 + 10
+    later = await store.queue_stats(P, "q", T0 + 100)
+    assert (later.total, later.claimed) == (1, 0)
+
+
+async def test_purge_removes_claimed_messages_too(store: Store) -> None:
+    await post(store, "q", 1, 2)
+    made = await store.create_claim(P, "q", claim(limit=1), T0)
+    assert made is not None
+    await store.purge_messages(P, "q")
+    assert await store.list_messages(P, "q", everything(), T0) == []
+    assert await store.get_claim(P, "q", made.id, T0) is None
+    assert await store.queue_metadata(P, "q") == {}
+
+
+async def test_garbage_collection_removes_expired_messages(store: Store) -> None:
+    await post(store, "q", *range(5), ttl=60)
+    await post(store, "q", "keeps", ttl=600)
+    await store.create_claim(P, "q", claim(limit=1, ttl=60, grace=60), T0)
+    assert await store.collect_garbage(T0 + 30) == 0
+    gone = await store.collect_garbage(T0 + 200)
+    assert gone >= 5
+    assert bodies(await store.list_messages(P, "q", everything(), T0 + 200)) == ["keeps"]
+    assert await store.ping() is True
