@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import httpx
 import pytest
-from support import FakeClock, headers, running_app
 
 from herald.config import load_settings
+from support import FakeClock, headers, running_app
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,15 @@ class ServerProcess:
 
     def start(self, timeout: float = 20) -> ServerProcess:
         command = [
-            sys.executable, "-m", "herald", "serve", "--port", str(self.port),
-            "--store", self.store, *self.args,
+            sys.executable,
+            "-m",
+            "herald",
+            "serve",
+            "--port",
+            str(self.port),
+            "--store",
+            self.store,
+            *self.args,
         ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(

@@ -1,13 +1,11 @@
 """The `store` fixture: every contract test runs once per storage driver.
 
-A driver that needs a server adds a factory to DRIVERS. Locally an unreachable
-server skips that driver's tests with a hint; with HERALD_REQUIRE_BACKENDS=1
-(set by .ci/run) it fails them instead.
+A driver that needs a server adds a factory to DRIVERS; when the server is
+unreachable the factory calls `backends.backend_unreachable`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -31,14 +29,6 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 DRIVERS: dict[str, DriverFactory] = {"sqlite": sqlite_store}
-
-
-def backend_unreachable(what: str, hint: str) -> None:
-    """Skip locally, fail in CI: a silently skipped backend is not a tested one."""
-    message = f"{what} is not reachable; {hint}"
-    if os.environ.get("HERALD_REQUIRE_BACKENDS") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(params=sorted(DRIVERS))

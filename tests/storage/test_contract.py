@@ -21,8 +21,14 @@ def message(body: object, ttl: int = 300, delay: int = 0) -> NewMessage:
 
 
 async def post(
-    store: Store, queue: str, *bodies: object, ttl: int = 300, delay: int = 0,
-    now: float = T0, project: str = P, client: str = CLIENT,
+    store: Store,
+    queue: str,
+    *bodies: object,
+    ttl: int = 300,
+    delay: int = 0,
+    now: float = T0,
+    project: str = P,
+    client: str = CLIENT,
 ) -> list[str]:
     return await store.post_messages(
         project, queue, [message(b, ttl, delay) for b in bodies], client, now
@@ -88,9 +94,7 @@ async def test_queue_listing_filters_by_name_and_metadata(store: Store) -> None:
     assert [q.name for q in named] == ["red-1", "red-2"]
     sized = await store.list_queues(P, marker=None, limit=10, filters={"size": 1})
     assert [q.name for q in sized] == ["blue", "red-1"]
-    both = await store.list_queues(
-        P, marker=None, limit=1, filters={"colour": "red", "size": 2}
-    )
+    both = await store.list_queues(P, marker=None, limit=1, filters={"colour": "red", "size": 2})
     assert [q.name for q in both] == ["red-2"]
 
 
@@ -214,7 +218,7 @@ async def test_bulk_delete_with_claim_ids_takes_only_held_messages(store: Store)
 async def test_single_delete_follows_the_claim_rules(store: Store) -> None:
     free, mine, theirs = await post(store, "q", "free", "mine", "theirs")
     await store.delete_messages(P, "q", [free], None, T0)
-    free, = await post(store, "q", "free again")
+    (free,) = await post(store, "q", "free again")
     first = await store.create_claim(P, "q", claim(limit=2), T0)
     assert first is not None and [m.id for m in first.messages] == [mine, theirs]
     second_ids = await post(store, "q", "other")
@@ -272,7 +276,9 @@ async def test_claim_takes_the_oldest_claimable_messages(store: Store) -> None:
 
 
 async def test_claim_extends_short_lived_messages_by_grace(store: Store) -> None:
-    short, long = await post(store, "q", "short", ttl=100) + await post(store, "q", "long", ttl=1000)
+    short, long = await post(store, "q", "short", ttl=100) + await post(
+        store, "q", "long", ttl=1000
+    )
     made = await store.create_claim(P, "q", claim(ttl=300, grace=100), T0 + 50)
     assert made is not None
     ttl = {m.id: m.ttl for m in made.messages}
