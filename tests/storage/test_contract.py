@@ -203,7 +203,7 @@ async def test_get_messages_in_the_order_asked(store: Store) -> None:
 async def test_bulk_delete_ignores_claims(store: Store) -> None:
     ids = await post(store, "q", 1, 2, 3)
     await store.create_claim(P, "q", claim(limit=1), T0)
-    await store.delete_messages(P, "q", ids[:2] + ["junk"], None, T0)
+    await store.delete_messages(P, "q", [*ids[:2], "junk"], None, T0)
     assert bodies(await store.list_messages(P, "q", everything(), T0)) == [3]
 
 
