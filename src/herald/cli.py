@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -87,6 +88,11 @@ def serve(args: argparse.Namespace) -> int:
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
     }
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the
+    # signal to the handler that was there before it: make that one a no-op so
+    # that a requested shutdown exits 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     if settings.workers > 1:
         # Workers are new processes: hand them the merged settings.
         os.environ.update(settings_environ(settings))

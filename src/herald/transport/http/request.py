@@ -19,7 +19,7 @@ _INT64 = 2**63
 class Request:
     """One HTTP request, with lazily parsed query string and body."""
 
-    __slots__ = ("_receive", "client_id", "headers", "method", "path", "project", "query")
+    __slots__ = ("_pairs", "_receive", "client_id", "headers", "method", "path", "project", "query")
 
     def __init__(self, scope: dict[str, Any], receive: Any) -> None:
         self.method: str = scope["method"]
@@ -28,9 +28,11 @@ class Request:
             k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
         }
         raw_query: bytes = scope.get("query_string", b"")
-        self.query: dict[str, str] = (
-            dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
-        )
+        self._pairs = parse_qsl(raw_query.decode("latin-1")) if raw_query else []
+        # A repeated parameter counts once, by its first value, except in lists.
+        self.query: dict[str, str] = {}
+        for key, value in self._pairs:
+            self.query.setdefault(key, value)
         self.project = ""
         self.client_id = ""
         self._receive = receive
@@ -66,11 +68,11 @@ class Request:
         )
 
     def list_param(self, name: str) -> list[str] | None:
-        """A comma-separated query parameter without its blank items; None if absent."""
-        value = self.query.get(name)
-        if value is None or value == "":
-            return None
-        return [item for item in value.split(",") if item]
+        """A comma-separated or repeated query parameter without blank items; None if absent."""
+        items = [
+            item for key, value in self._pairs if key == name for item in value.split(",") if item
+        ]
+        return items or None
 
     def str_param(self, name: str) -> str | None:
         value = self.query.get(name)
