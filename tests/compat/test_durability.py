@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+
 from support import ServerProcess, headers
 
 WRITERS = 8

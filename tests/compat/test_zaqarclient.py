@@ -8,9 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ServerProcess
 from zaqarclient.queues import client as zaqar
 from zaqarclient.transport import errors as zaqar_errors
+
+from support import ServerProcess
 
 
 @pytest.fixture
