@@ -72,6 +72,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the
+    # signal to the handler that was there before it; this one makes a
+    # requested shutdown exit 0, also when it comes before uvicorn is up.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_quietly)
     print(
         f"Herald {__version__} serving http://{settings.host}:{settings.port}/ "
         f"with store {settings.store} (durability {settings.durability}, "
@@ -88,11 +93,6 @@ def serve(args: argparse.Namespace) -> int:
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
     }
-    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the
-    # signal to the handler that was there before it: make that one a no-op so
-    # that a requested shutdown exits 0.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
     if settings.workers > 1:
         # Workers are new processes: hand them the merged settings.
         os.environ.update(settings_environ(settings))
@@ -108,6 +108,10 @@ def serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     return 0
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def _check_store(settings: Settings) -> None:

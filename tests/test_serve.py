@@ -1,0 +1,95 @@
+"""`herald serve` and its settings: flags, environment, TOML file, start-up errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from herald.config import ConfigError, load_settings
+from support import ServerProcess, free_port, headers
+
+
+def test_settings_layers_in_order(tmp_path: Path) -> None:
+    config = tmp_path / "herald.toml"
+    config.write_text("port = 9000\nworkers = 3\n[limits]\nmax_message_ttl = 7200\n")
+    environ = {"HERALD_WORKERS": "4", "HERALD_DEFAULT_CLAIM_TTL": "120"}
+    settings = load_settings(str(config), environ, overrides={"workers": 5, "host": None})
+    assert settings.port == 9000
+    assert settings.workers == 5
+    assert settings.host == "127.0.0.1"
+    assert settings.limits.max_message_ttl == 7200
+    assert settings.limits.default_claim_ttl == 120
+    assert load_settings(None, {"HERALD_CONFIG": str(config)}).workers == 3
+
+
+@pytest.mark.parametrize(
+    ("environ", "text"),
+    [
+        ({"HERALD_PORTT": "1"}, "unknown setting"),
+        ({"HERALD_PORT": "eighty"}, "invalid setting"),
+        ({"HERALD_DURABILITY": "sometimes"}, "invalid setting"),
+    ],
+)
+def test_bad_settings_are_named(environ: dict[str, str], text: str) -> None:
+    with pytest.raises(ConfigError, match=text):
+        load_settings(None, environ)
+
+
+def test_unknown_setting_in_the_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "herald.toml"
+    config.write_text("colour = 'blue'\n")
+    with pytest.raises(ConfigError):
+        load_settings(str(config), {})
+
+
+@pytest.mark.parametrize(
+    "store", ["sqlite://relative-without-slash", "mysql://x@y/z", "sqlite:///"]
+)
+def test_a_bad_store_uri_stops_start_up_with_a_message(store: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "herald", "serve", "--store", store, "--port", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "herald:" in result.stderr and "store" in result.stderr.lower()
+
+
+def test_default_store_is_a_local_sqlite_file(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in banner
+        assert "sqlite:///herald-data/herald.sqlite3" in banner
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    assert (tmp_path / "herald-data" / "herald.sqlite3").exists()
+
+
+def test_several_workers_serve_one_store(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    server = ServerProcess(store, tmp_path, "--workers", "2").start()
+    try:
+        with httpx.Client(base_url=server.url, headers=headers("w"), timeout=30) as client:
+            for i in range(100):
+                body = {"messages": [{"body": i}]}
+                assert client.post("/v2/queues/q/messages", json=body).status_code == 201
+            stats = client.get("/v2/queues/q/stats").json()["messages"]
+            assert stats["total"] == 100
+    finally:
+        assert server.stop() == 0
