@@ -433,6 +433,9 @@ class Service:
             value = metadata.get(key)
             if value is not None and not isinstance(value, kind):
                 raise errors.InvalidRequest(f"{key} must be {word}.")
+        if metadata.get("_enable_encrypt_messages"):
+            # Accepting the flag without encrypting would be a silent lie.
+            raise errors.InvalidRequest("Message encryption is not supported by this server.")
 
     def _with_defaults(self, metadata: dict[str, Any]) -> dict[str, Any]:
         out = dict(metadata)
