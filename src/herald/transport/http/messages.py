@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from herald import errors
-from herald.model import PostBody
+from herald.model import MessageIn, PostBody
 from herald.service import Service
 from herald.transport.http.request import Request, decode_json
 from herald.transport.http.responses import (
@@ -22,17 +24,31 @@ from herald.transport.http.responses import (
 )
 
 
+class _PostDocument(msgspec.Struct):
+    """A post body as sent: without `messages` it is an API error, not a body error."""
+
+    messages: list[MessageIn] | msgspec.UnsetType = msgspec.UNSET
+
+
 async def post_messages(svc: Service, req: Request, queue: str) -> Response:
     cap = svc.limits.max_messages_post_size
     data = await req.body(cap, f"Message collection size is too large. Max size {cap}")
     if not data.strip():
         raise errors.InvalidBody('The request body is empty: expected {"messages": [...]}.')
-    if data.lstrip()[:1] == b"[":
-        raise errors.InvalidBody(
+    try:
+        document: _PostDocument | None = decode_json(data, _PostDocument)
+    except errors.InvalidBody:
+        if data.lstrip()[:1] != b"[":
+            raise
+        # A bare JSON array (the v1 shape) is well-formed but has no `messages`.
+        decode_json(data, list[msgspec.Raw])
+        document = None
+    if document is None or document.messages is msgspec.UNSET:
+        raise errors.InvalidRequest(
             'No messages were found in the request body: expected {"messages": [...]}.'
         )
     ids = await svc.post_messages(
-        req.project, queue, req.client_id, decode_json(data, PostBody), len(data)
+        req.project, queue, req.client_id, PostBody(document.messages), len(data)
     )
     hrefs = [message_href(queue, i) for i in ids]
     location = f"/v2/queues/{queue}/messages?ids={','.join(ids)}".encode()

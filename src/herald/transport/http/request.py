@@ -112,3 +112,6 @@ def decode_json(data: bytes, kind: type[T]) -> T:
         raise errors.InvalidBody(f"The JSON body does not fit the request: {exc}.") from None
     except msgspec.DecodeError as exc:
         raise errors.InvalidBody(f"Request body could not be parsed: {exc}.") from None
+    except RecursionError:
+        # msgspec gives up on very deep nesting with a RecursionError, not a DecodeError.
+        raise errors.InvalidBody("Request body is nested too deeply.") from None

@@ -126,7 +126,8 @@ async def ping(svc: Service, req: Request) -> Response:
 
 
 async def health(svc: Service, req: Request) -> Response:
-    roles = {r.strip() for r in (req.header("x-roles") or "").split(",")}
+    # Role names compare without regard to case, as oslo.policy's role checks do.
+    roles = {r.strip().lower() for r in (req.header("x-roles") or "").split(",")}
     if "admin" not in roles:
         raise errors.NotAuthorized("You are not authorized to complete this action.")
     return json_response(200, await svc.health())
