@@ -207,4 +207,15 @@ def open_store(uri: str, *, durability: str = "full") -> Store:
         from herald.storage.sqlite import SQLiteStore
 
         return SQLiteStore.from_uri(uri, durability=durability)
-    raise ValueError(f"unsupported store URI {uri!r}: expected sqlite:///PATH")
+    if scheme in ("redis", "rediss"):
+        from herald.storage.redis import RedisStore
+
+        return RedisStore.from_uri(uri, durability=durability)
+    if scheme in ("postgresql", "postgres"):
+        from herald.storage.postgres import PostgresStore
+
+        return PostgresStore.from_uri(uri, durability=durability)
+    raise ValueError(
+        f"unsupported store URI {uri!r}: expected sqlite:///PATH, "
+        "redis://HOST:PORT/DB or postgresql://USER@HOST:PORT/DB"
+    )
