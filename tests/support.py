@@ -117,6 +117,8 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
+        self.process.kill()
+        self.process.wait(timeout=10)
         raise RuntimeError(f"herald serve did not answer: {self.log.read_text()}")
 
     def kill(self) -> None:
