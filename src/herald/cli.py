@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from herald import __version__
+from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, settings_environ
 from herald.storage.base import open_store
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the last commits on power loss",
     )
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
+    bench_cli.add_parser(commands)
     return parser
 
 
@@ -47,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "bench":
+        return bench_cli.run(args)
     return 2
 
 

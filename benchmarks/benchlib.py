@@ -1,0 +1,235 @@
+"""Helpers the benchmark scripts share: servers in subprocesses, wrk runs, medians, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / ".work"
+RESULTS = HERE / "results"
+WRK_SCRIPTS = HERE / "wrk"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def say(text: str) -> None:
+    """Progress on stderr, so that stdout stays the report."""
+    print(text, file=sys.stderr, flush=True)
+
+
+class Server:
+    """A server under test in its own process group, logging to a file under .work/."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        port: int,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        ready_path: str = "/",
+    ) -> None:
+        self.name = name
+        self.command = list(command)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd or WORK
+        self.ready_path = ready_path
+        self.log = WORK / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> Server:
+        WORK.mkdir(parents=True, exist_ok=True)
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
+            if http_status(self.url + self.ready_path) is not None:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer within {timeout:g} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group (workers included), SIGKILL if it lingers."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def http_status(url: str) -> int | None:
+    """The status a GET answers, or None when nothing listens."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError):
+        return None
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_measured(
+    command: Sequence[str], env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[str, float, float]:
+    """Run a command to its end; its stdout, wall seconds and CPU seconds (it and its children)."""
+    cpu_before = children_cpu()
+    began = time.monotonic()
+    done = subprocess.run(
+        list(command),
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    wall = time.monotonic() - began
+    cpu = children_cpu() - cpu_before
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done.stdout, wall, cpu
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    return wrk
+
+
+def run_wrk(
+    url: str,
+    script: str,
+    *,
+    duration: float,
+    connections: int = 32,
+    threads: int = 1,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One wrk run with a Lua script of wrk/; the script's result line plus wrk's CPU seconds."""
+    command = [
+        require_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPTS / script),
+        url,
+    ]
+    stdout, wall, cpu = run_measured(command, env, timeout=duration + 60)
+    match = re.search(r"^WRK_RESULT (\{.*\})$", stdout, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{stdout[-2000:]}")
+    result: dict[str, Any] = json.loads(match.group(1))
+    result["client_cpu_s"] = round(cpu, 3)
+    result["wall_s"] = round(wall, 3)
+    return result
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were taken on, including how busy the machine was."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        first = Path("/proc/meminfo").read_text().splitlines()[0]
+        memory = f"{int(first.split()[1]) / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    wrk = shutil.which("wrk")
+    wrk_version = ""
+    if wrk:
+        answer = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
+        wrk_version = (answer.stdout or answer.stderr).splitlines()[0] if answer else ""
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(stem: str, document: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """Write results/<stem>.json and .md; their paths."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS / f"{stem}.json"
+    md_path = RESULTS / f"{stem}.md"
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    md_path.write_text(markdown + "\n")
+    return json_path, md_path
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,1 @@
+"""`herald bench`: a load generator for any server speaking the Zaqar v2 HTTP API."""
