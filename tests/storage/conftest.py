@@ -6,13 +6,18 @@ unreachable the factory calls `backends.backend_unreachable`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+import backends
+from herald.errors import ServiceUnavailable
 from herald.storage.base import Store
+from herald.storage.postgres import PostgresStore
+from herald.storage.redis import RedisStore
 from herald.storage.sqlite import SQLiteStore
 
 DriverFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
@@ -28,7 +33,45 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
-DRIVERS: dict[str, DriverFactory] = {"sqlite": sqlite_store}
+@asynccontextmanager
+async def redis_store(tmp_path: Path) -> AsyncIterator[Store]:
+    prefix = f"herald_test_{uuid.uuid4().hex[:12]}"
+    store = RedisStore.from_uri(backends.redis_uri(prefix))
+    try:
+        await store.open()
+    except ServiceUnavailable:
+        backends.backend_unreachable(f"Redis at {backends.REDIS_URL}", backends.REDIS_HINT)
+    try:
+        yield store
+    finally:
+        await store.close()
+        backends.drop_redis_prefix(prefix)
+
+
+@asynccontextmanager
+async def postgres_store(tmp_path: Path) -> AsyncIterator[Store]:
+    # A database per test: isolated, cheap from template0, and dropped even
+    # when the test fails.
+    name = f"herald_test_{uuid.uuid4().hex[:12]}"
+    if not await backends.create_postgres_database(name):
+        backends.backend_unreachable(
+            f"PostgreSQL at {backends.POSTGRES_URL}", backends.POSTGRES_HINT
+        )
+    uri = backends.postgres_uri(name)
+    store = PostgresStore.from_uri(uri + ("&" if "?" in uri else "?") + "min_size=1")
+    try:
+        await store.open()
+        yield store
+    finally:
+        await store.close()
+        await backends.drop_postgres_database(name)
+
+
+DRIVERS: dict[str, DriverFactory] = {
+    "sqlite": sqlite_store,
+    "redis": redis_store,
+    "postgres": postgres_store,
+}
 
 
 @pytest.fixture(params=sorted(DRIVERS))

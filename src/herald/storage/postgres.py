@@ -1,0 +1,1138 @@
+"""PostgreSQL store: FIFO by an identity column, claims with FOR UPDATE SKIP LOCKED.
+
+Every operation is one statement or one transaction on a pooled asyncpg
+connection. Losing the server, a full pool or a timeout raises
+`ServiceUnavailable`; the pool reconnects by itself once the server is back.
+docs/storage-postgres.md explains the schema and the URI options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]
+import msgspec
+
+from herald.errors import ServiceUnavailable
+from herald.model import (
+    Claim,
+    ClaimRequest,
+    DeadLetter,
+    MessageQuery,
+    MessageRef,
+    NewMessage,
+    QueueEntry,
+    QueueStats,
+    StoredMessage,
+)
+from herald.storage.base import DeleteOutcome, Store, delete_verdict
+from herald.storage.postgres_schema import migrate, quote_ident
+
+T = TypeVar("T")
+
+_SCHEMES = ("postgresql", "postgres")
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_GC_BATCH = 1000
+_LIST_BATCH = 100
+# Rows a listing scans per round trip once the first round found hidden rows.
+_SCAN_STEPS = (100, 1000)
+_ATTEMPTS = 3
+_encode_json = msgspec.json.Encoder().encode
+_decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
+
+_MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
+# Lookups by id name both key ranges of the primary key so that they seek.
+_EITHER_STATE = "claimed IN (false, true)"
+
+
+class _LostBeforeSending(ServiceUnavailable):
+    """The connection was found broken before the operation reached the server."""
+
+
+class _Connection(Protocol):
+    """The part of asyncpg's connection the store uses."""
+
+    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Any]: ...
+
+    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
+
+    async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+
+@dataclass(frozen=True)
+class PostgresOptions:
+    """Herald's own URI parameters; every other one goes to asyncpg untouched."""
+
+    dsn: str
+    schema: str = "herald"
+    min_size: int = 2
+    max_size: int = 10
+    connect_timeout: float = 5.0
+    command_timeout: float = 30.0
+    acquire_timeout: float = 10.0
+
+    @classmethod
+    def from_uri(cls, uri: str) -> PostgresOptions:
+        """Split `postgresql://user@host:port/db?min_size=…` into options and a DSN."""
+        parts = urlsplit(uri)
+        if parts.scheme not in _SCHEMES:
+            raise ValueError(
+                f"malformed PostgreSQL store URI {_redact(uri)!r}: expected "
+                "postgresql://USER@HOST:PORT/DATABASE"
+            )
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        ours = {k: v for k, v in query if k in _OPTION_PARSERS}
+        rest = [(k, v) for k, v in query if k not in _OPTION_PARSERS]
+        values: dict[str, Any] = {}
+        for key, text in ours.items():
+            try:
+                values[key] = _OPTION_PARSERS[key](text)
+            except ValueError as exc:
+                raise ValueError(
+                    f"PostgreSQL store URI option {key}={text!r} is invalid: {exc}"
+                ) from None
+        options = cls(dsn=urlunsplit(parts._replace(query=urlencode(rest))), **values)
+        if options.max_size < 1 or options.min_size > options.max_size:
+            raise ValueError(
+                f"PostgreSQL pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
+                f"not min_size={options.min_size}, max_size={options.max_size}"
+            )
+        return options
+
+    @property
+    def target(self) -> str:
+        """host:port/database, for messages: never the password."""
+        parts = urlsplit(self.dsn)
+        host = parts.hostname or "localhost"
+        database = unquote(parts.path.lstrip("/")) or "(default database)"
+        return f"{host}:{parts.port or 5432}/{database}"
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 86400:
+        raise ValueError("must be a number of seconds above 0")
+    return value
+
+
+def _schema_name(text: str) -> str:
+    if not _SCHEMA_NAME.match(text):
+        raise ValueError(
+            "must be 1 to 63 letters, digits or underscores, not starting with a digit"
+        )
+    return text
+
+
+_OPTION_PARSERS: dict[str, Callable[[str], Any]] = {
+    "schema": _schema_name,
+    "min_size": _count,
+    "max_size": _count,
+    "connect_timeout": _seconds,
+    "command_timeout": _seconds,
+    "acquire_timeout": _seconds,
+}
+
+
+class PostgresStore(Store):
+    """Queues, messages and claims in PostgreSQL, shared by any number of Herald processes."""
+
+    def __init__(self, options: PostgresOptions, *, durability: str = "full") -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        self.options = options
+        self.durability = durability
+        self._pool: Any = None
+        schema = quote_ident(options.schema)
+        self._queues = f"{schema}.queues"
+        self._messages = f"{schema}.messages"
+        self._claims = f"{schema}.claims"
+        # The queue named by parameters $1 (project) and $2 (name).
+        self._queue_of = f"(SELECT id FROM {self._queues} WHERE project = $1 AND name = $2)"
+
+    @classmethod
+    def from_uri(cls, uri: str, *, durability: str = "full") -> PostgresStore:
+        """Build from `postgresql://user@host:port/db?min_size=N&max_size=N` (or postgres://)."""
+        return cls(PostgresOptions.from_uri(uri), durability=durability)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.options.target!r}, schema={self.options.schema!r})"
+
+    # Connections
+
+    async def open(self) -> None:
+        options = self.options
+        settings = {
+            # A Herald that stops mid-transaction must not hold row locks for long.
+            "idle_in_transaction_session_timeout": f"{int(max(60, 2 * options.command_timeout))}s",
+        }
+        if "application_name" not in dict(parse_qsl(urlsplit(options.dsn).query)):
+            settings["application_name"] = "herald"
+        if self.durability == "normal":
+            settings["synchronous_commit"] = "off"
+        try:
+            self._pool = await asyncio.wait_for(
+                asyncpg.create_pool(
+                    options.dsn,
+                    min_size=options.min_size,
+                    max_size=options.max_size,
+                    timeout=options.connect_timeout,
+                    command_timeout=options.command_timeout,
+                    server_settings=settings,
+                    init=self._init_connection,
+                    reset=_keep_session,
+                ),
+                # The pool opens min_size connections one after another.
+                timeout=options.connect_timeout * max(1, options.min_size) + 1,
+            )
+            async with self._pool.acquire(timeout=options.acquire_timeout) as conn:
+                await migrate(conn, options.schema, max(60.0, options.command_timeout))
+        except BaseException as exc:
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool = None
+            reason = _unavailable_reason(exc)
+            if reason is None:
+                raise
+            raise ServiceUnavailable(
+                f"PostgreSQL at {options.target} cannot be reached: {reason}."
+            ) from exc
+
+    async def _init_connection(self, conn: Any) -> None:
+        # durability "full" means a 201 waits for the WAL flush: make sure a
+        # server-wide synchronous_commit=off does not quietly weaken that.
+        if self.durability == "full" and await conn.fetchval("SHOW synchronous_commit") == "off":
+            await conn.execute("SET synchronous_commit = on")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout=self.options.command_timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pool.terminate()
+
+    async def ping(self) -> bool:
+        try:
+            async with self._connection() as conn:
+                return bool(await conn.fetchval("SELECT 1", timeout=self.options.connect_timeout))
+        except ServiceUnavailable:
+            return False
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Connection]:
+        """A pooled connection; losing the server on the way becomes ServiceUnavailable."""
+        pool = self._pool
+        if pool is None:
+            raise ServiceUnavailable(f"The PostgreSQL store at {self.options.target} is not open.")
+        acquired = False
+        try:
+            async with pool.acquire(timeout=self.options.acquire_timeout) as conn:
+                acquired = True
+                try:
+                    yield cast(_Connection, conn)
+                except BaseException as exc:
+                    if _unavailable_reason(exc) is not None:
+                        # Its state is unknown now: let the pool open a fresh one.
+                        # (A connection that closed itself is already back there.)
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            conn.terminate()
+                    raise
+        except BaseException as exc:
+            reason = _unavailable_reason(exc)
+            if reason is None and not acquired and isinstance(exc, asyncpg.PostgresError):
+                # Refused while connecting (the database was dropped, the login
+                # no longer works): the backend is out of reach, not Herald broken.
+                reason = f"{exc.__class__.__name__}: {exc}"
+            if reason is None:
+                raise
+            if not acquired and isinstance(exc, TimeoutError):
+                reason = (
+                    f"no connection became free within {self.options.acquire_timeout:g} s "
+                    f"(pool of {self.options.max_size})"
+                )
+            unsent = acquired and _failed_before_sending(exc)
+            raise (_LostBeforeSending if unsent else ServiceUnavailable)(
+                f"PostgreSQL at {self.options.target} is unavailable: {reason}. Retry later."
+            ) from exc
+
+    async def _run(self, job: Callable[[_Connection], Awaitable[T]]) -> T:
+        """One statement (or read) in autocommit mode."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with self._connection() as conn:
+                    return await job(conn)
+            except _LostBeforeSending:
+                # A pooled connection the server had dropped while it sat idle:
+                # nothing reached the server, so another connection may try.
+                if attempt == _ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _transaction(self, job: Callable[[_Connection], Awaitable[T]]) -> T:
+        """Run `job` in one transaction; again if it was aborted by a deadlock or
+        serialization failure, or never reached the server."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with self._connection() as conn, conn.transaction():
+                    return await job(conn)
+            except _LostBeforeSending:
+                if attempt == _ATTEMPTS:
+                    raise
+            except asyncpg.TransactionRollbackError as exc:
+                if attempt == _ATTEMPTS:
+                    raise ServiceUnavailable(
+                        f"PostgreSQL at {self.options.target} kept aborting the transaction "
+                        f"({exc.sqlstate}: {exc}). Retry later."
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    # Queues
+
+    async def create_queue(self, project: str, name: str, metadata: dict[str, Any]) -> bool:
+        text = _encode_json(metadata).decode()
+
+        async def job(conn: _Connection) -> bool:
+            made = await conn.fetchval(
+                f"INSERT INTO {self._queues} (project, name, metadata) VALUES ($1, $2, $3) "
+                "ON CONFLICT (project, name) DO NOTHING RETURNING id",
+                project,
+                name,
+                text,
+            )
+            return made is not None
+
+        return await self._run(job)
+
+    async def queue_metadata(self, project: str, name: str) -> dict[str, Any] | None:
+        async def job(conn: _Connection) -> dict[str, Any] | None:
+            text = await conn.fetchval(
+                f"SELECT metadata FROM {self._queues} WHERE project = $1 AND name = $2",
+                project,
+                name,
+            )
+            return None if text is None else _decode_metadata(text)
+
+        return await self._run(job)
+
+    async def update_queue_metadata(
+        self, project: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        async def job(conn: _Connection) -> dict[str, Any] | None:
+            row = await conn.fetchrow(
+                f"SELECT id, metadata FROM {self._queues} WHERE project = $1 AND name = $2 "
+                "FOR NO KEY UPDATE",
+                project,
+                name,
+            )
+            if row is None:
+                return None
+            metadata = change(_decode_metadata(row["metadata"]))
+            await conn.execute(
+                f"UPDATE {self._queues} SET metadata = $2 WHERE id = $1",
+                row["id"],
+                _encode_json(metadata).decode(),
+            )
+            return metadata
+
+        return await self._transaction(job)
+
+    async def delete_queue(self, project: str, name: str) -> None:
+        async def job(conn: _Connection) -> None:
+            # FOR UPDATE waits for posts in progress, so none can add messages
+            # to the queue after its messages are gone.
+            queue_id = await conn.fetchval(
+                f"SELECT id FROM {self._queues} WHERE project = $1 AND name = $2 FOR UPDATE",
+                project,
+                name,
+            )
+            if queue_id is not None:
+                await self._purge(conn, queue_id)
+                await conn.execute(f"DELETE FROM {self._queues} WHERE id = $1", queue_id)
+
+        await self._transaction(job)
+
+    async def list_queues(
+        self,
+        project: str,
+        *,
+        marker: str | None,
+        limit: int,
+        name_pattern: str | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> list[QueueEntry]:
+        pattern = re.compile(name_pattern) if name_pattern else None
+        # Filters are Python semantics (regex, equality of decoded JSON), so a
+        # filtered listing reads the project's queues a batch at a time.
+        batch = limit if pattern is None and not filters else max(limit, _LIST_BATCH)
+
+        async def job(conn: _Connection) -> list[QueueEntry]:
+            found: list[QueueEntry] = []
+            after = marker or ""
+            while True:
+                rows = await conn.fetch(
+                    f"SELECT name, metadata FROM {self._queues} WHERE project = $1 AND name > $2 "
+                    f"ORDER BY name LIMIT {batch}",
+                    project,
+                    after,
+                )
+                for row in rows:
+                    name = row["name"]
+                    if pattern is not None and not pattern.search(name):
+                        continue
+                    metadata = _decode_metadata(row["metadata"])
+                    if filters and any(metadata.get(k) != v for k, v in filters.items()):
+                        continue
+                    found.append(QueueEntry(name, metadata))
+                    if len(found) == limit:
+                        return found
+                if len(rows) < batch:
+                    return found
+                after = rows[-1]["name"]
+
+        return await self._run(job)
+
+    async def count_queues(self, project: str) -> int:
+        async def job(conn: _Connection) -> int:
+            return int(
+                await conn.fetchval(
+                    f"SELECT count(*) FROM {self._queues} WHERE project = $1", project
+                )
+            )
+
+        return await self._run(job)
+
+    async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
+        async def job(conn: _Connection) -> QueueStats:
+            row = await conn.fetchrow(
+                f"""
+                WITH live AS (
+                    SELECT count(*) AS total,
+                           count(*) FILTER (WHERE claim_id IS NOT NULL
+                                            AND claim_expires > $3) AS claimed,
+                           min(id) AS oldest, max(id) AS newest
+                    FROM {self._messages} WHERE queue_id = {self._queue_of} AND expires > $3
+                )
+                SELECT live.*,
+                    (SELECT created FROM {self._messages} WHERE queue_id = {self._queue_of}
+                     AND {_EITHER_STATE} AND id = live.oldest) AS oldest_created,
+                    (SELECT created FROM {self._messages} WHERE queue_id = {self._queue_of}
+                     AND {_EITHER_STATE} AND id = live.newest) AS newest_created
+                FROM live
+                """,
+                project,
+                name,
+                now,
+            )
+            if not row["total"]:
+                return QueueStats(claimed=0, total=0)
+            return QueueStats(
+                claimed=int(row["claimed"]),
+                total=int(row["total"]),
+                oldest=MessageRef(str(row["oldest"]), float(row["oldest_created"])),
+                newest=MessageRef(str(row["newest"]), float(row["newest_created"])),
+            )
+
+        return await self._run(job)
+
+    async def purge_messages(self, project: str, name: str) -> None:
+        async def job(conn: _Connection) -> None:
+            queue_id = await conn.fetchval(
+                f"SELECT id FROM {self._queues} WHERE project = $1 AND name = $2 FOR NO KEY UPDATE",
+                project,
+                name,
+            )
+            if queue_id is not None:
+                await self._purge(conn, queue_id)
+
+        await self._transaction(job)
+
+    async def _purge(self, conn: _Connection, queue_id: int) -> None:
+        await conn.execute(f"DELETE FROM {self._messages} WHERE queue_id = $1", queue_id)
+        await conn.execute(f"DELETE FROM {self._claims} WHERE queue_id = $1", queue_id)
+
+    # Messages
+
+    async def post_messages(
+        self,
+        project: str,
+        queue: str,
+        messages: list[NewMessage],
+        client_id: str,
+        now: float,
+    ) -> list[str]:
+        bodies = [bytes(m.body) for m in messages]
+        ttls = [m.ttl for m in messages]
+        delays = [m.delay for m in messages]
+
+        async def insert(conn: _Connection) -> list[str]:
+            # Locking the queue row makes posts to one queue take turns until
+            # they commit, so ids become visible in order and a reader paging
+            # by marker can never step past a message committed later.
+            rows = await conn.fetch(
+                f"""
+                WITH q AS (
+                    SELECT id FROM {self._queues} WHERE project = $1 AND name = $2
+                    FOR NO KEY UPDATE
+                )
+                INSERT INTO {self._messages}
+                    (queue_id, client_id, body, ttl, created, expires, available)
+                SELECT q.id, $3::text, m.body, m.ttl, $4::float8, $4::float8 + m.ttl,
+                       $4::float8 + m.delay
+                FROM q, unnest($5::bytea[], $6::int4[], $7::int4[])
+                    WITH ORDINALITY AS m(body, ttl, delay, n)
+                ORDER BY m.n
+                RETURNING id
+                """,
+                project,
+                queue,
+                client_id,
+                now,
+                bodies,
+                ttls,
+                delays,
+            )
+            # Identity values are drawn in the ORDER BY's order.
+            return [str(i) for i in sorted(r["id"] for r in rows)]
+
+        if not messages:
+            return []
+        ids = await self._run(insert)
+        if ids:
+            return ids
+
+        async def create_then_insert(conn: _Connection) -> list[str]:
+            await self._lock_queue(conn, project, queue)
+            return await insert(conn)
+
+        # The queue did not exist: create it (or find it created meanwhile) and
+        # post, in one transaction that holds the queue's row throughout.
+        ids = await self._transaction(create_then_insert)
+        if not ids:
+            raise AssertionError(f"posting to the locked queue {queue} inserted nothing")
+        return ids
+
+    async def list_messages(
+        self, project: str, queue: str, query: MessageQuery, now: float
+    ) -> list[StoredMessage]:
+        after = _message_id(query.marker) if query.marker else 0
+        if after is None:
+            return []
+        args: list[Any] = [project, queue, after, now]
+        conditions = ["m.expires > $4"]
+        if not query.include_delayed:
+            conditions.append("m.available <= $4")
+        if not query.echo:
+            args.append(query.client_id)
+            conditions.append(f"m.client_id <> ${len(args)}")
+        shown = " AND ".join(conditions)
+        limit = int(query.limit)
+        # Unclaimed messages, and with include_claimed the claimed ones too: each
+        # a range of the primary key, read in FIFO order.
+        ranges = ["false", "true"] if query.include_claimed else ["false"]
+
+        def statement(batch: int) -> str:
+            # Each scan's WHERE holds only what the primary key answers and its
+            # LIMIT is a literal, so the plan is always a walk along the key,
+            # however badly the planner would guess how many rows the other
+            # conditions keep. Those are computed into the `shown` column.
+            parts = [
+                f"""
+                (SELECT id, ttl, created, claim_id, claim_expires, claim_count, shown,
+                        CASE WHEN shown THEN body END AS body, {n} AS part
+                 FROM (
+                    SELECT m.*, ({shown}) AS shown FROM {self._messages} m
+                    WHERE m.queue_id = {self._queue_of} AND m.claimed = {claimed}
+                      AND m.id > $3
+                    ORDER BY m.id LIMIT {batch}
+                 ) AS scanned)
+                """
+                for n, claimed in enumerate(ranges)
+            ]
+            if not query.include_claimed:
+                # Messages whose claim has expired but was not ended yet still
+                # sit in the claimed range: reach them through their claim
+                # rather than by stepping over every live claimed message.
+                parts.append(
+                    f"""
+                    (SELECT m.id, m.ttl, m.created, m.claim_id, m.claim_expires, m.claim_count,
+                            true, m.body, -1
+                     FROM {self._claims} c
+                     JOIN {self._messages} m ON m.claim_id = c.id AND m.queue_id = c.queue_id
+                     WHERE c.queue_id = {self._queue_of} AND c.expires <= $4 AND m.id > $3
+                       AND {shown}
+                     ORDER BY m.id LIMIT {limit})
+                    """
+                )
+            return " UNION ALL ".join(parts)
+
+        async def job(conn: _Connection) -> list[StoredMessage]:
+            found: list[Any] = []
+            position, batch = after, limit
+            while True:
+                rows = await conn.fetch(statement(batch), *args[:2], position, *args[3:])
+                # Rows past the end of a scan that filled its batch are not known
+                # to be the next ones yet: they wait for the next round.
+                full = [
+                    max(r["id"] for r in rows if r["part"] == n)
+                    for n in range(len(ranges))
+                    if sum(1 for r in rows if r["part"] == n) == batch
+                ]
+                edge = min(full) if full else None
+                shown_rows = [r for r in rows if r["shown"] and (edge is None or r["id"] <= edge)]
+                shown_rows.sort(key=_row_id)
+                found += shown_rows[: limit - len(found)]
+                if len(found) == limit or edge is None:
+                    return _messages(found, now)
+                # Rows were hidden: scan on in bigger steps.
+                step = _SCAN_STEPS[0] if batch < _SCAN_STEPS[0] else _SCAN_STEPS[1]
+                position, batch = edge, max(batch, step)
+
+        return await self._run(job)
+
+    async def get_messages(
+        self, project: str, queue: str, ids: list[str], now: float
+    ) -> list[StoredMessage]:
+        wanted = [i for i in map(_message_id, ids) if i is not None]
+        if not wanted:
+            return []
+
+        async def job(conn: _Connection) -> list[StoredMessage]:
+            rows = await conn.fetch(
+                f"SELECT {_MESSAGE_COLUMNS} FROM {self._messages} "
+                f"WHERE queue_id = {self._queue_of} AND {_EITHER_STATE} "
+                "AND id = ANY($3::int8[]) AND expires > $4",
+                project,
+                queue,
+                wanted,
+                now,
+            )
+            by_id = {m.id: m for m in _messages(rows, now)}
+            return [by_id[str(i)] for i in dict.fromkeys(wanted) if str(i) in by_id]
+
+        return await self._run(job)
+
+    async def delete_messages(
+        self,
+        project: str,
+        queue: str,
+        ids: list[str],
+        claim_ids: list[str] | None,
+        now: float,
+    ) -> None:
+        wanted = [i for i in map(_message_id, ids) if i is not None]
+        args: list[Any] = [project, queue, wanted]
+        state = _EITHER_STATE
+        if claim_ids is not None:
+            claims = [c for c in map(_claim_uuid, claim_ids) if c is not None]
+            if not claims:
+                return
+            state = "claimed AND claim_id = ANY($4::uuid[]) AND claim_expires > $5"
+            args += [claims, now]
+        sql = (
+            f"DELETE FROM {self._messages} WHERE queue_id = {self._queue_of} "
+            f"AND {state} AND id = ANY($3::int8[])"
+        )
+        if not wanted:
+            return
+
+        async def job(conn: _Connection) -> None:
+            await conn.execute(sql, *args)
+
+        await self._run(job)
+
+    async def delete_message(
+        self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
+    ) -> DeleteOutcome:
+        rowid = _message_id(message_id)
+        if rowid is None:
+            return DeleteOutcome.MISSING
+        given = _claim_uuid(claim_id) if claim_id is not None else None
+
+        async def job(conn: _Connection) -> DeleteOutcome:
+            row = await conn.fetchrow(
+                f"""
+                SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
+                    EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = $5
+                            AND c.queue_id = m.queue_id AND c.expires > $4) AS given_live
+                FROM {self._messages} m
+                WHERE m.queue_id = {self._queue_of} AND m.{_EITHER_STATE}
+                  AND m.id = $3 AND m.expires > $4
+                FOR UPDATE OF m
+                """,
+                project,
+                queue,
+                rowid,
+                now,
+                given,
+            )
+            if row is None:
+                return DeleteOutcome.MISSING
+            live = str(row["claim_id"]) if row["claim_id"] and row["claim_expires"] > now else None
+            verdict = delete_verdict(live, claim_id, bool(row["given_live"]))
+            if verdict is DeleteOutcome.DELETED:
+                await conn.execute(
+                    f"DELETE FROM {self._messages} WHERE queue_id = $1 AND claimed = $2 "
+                    "AND id = $3",
+                    row["queue_id"],
+                    row["claimed"],
+                    rowid,
+                )
+            return verdict
+
+        return await self._transaction(job)
+
+    async def pop_messages(
+        self, project: str, queue: str, limit: int, now: float
+    ) -> list[StoredMessage]:
+        async def job(conn: _Connection) -> list[StoredMessage]:
+            queue_id = await self._free_expired_claims(conn, project, queue, now)
+            if queue_id is None:
+                return []
+            # One statement: picking and deleting are one transaction.
+            rows = await conn.fetch(
+                f"""
+                WITH picked AS MATERIALIZED ({self._oldest_claimable(limit)})
+                DELETE FROM {self._messages} m USING picked
+                WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
+                RETURNING {", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS.split(", "))}
+                """,
+                queue_id,
+                now,
+            )
+            return _messages(sorted(rows, key=_row_id), now)
+
+        return await self._run(job)
+
+    # Claims
+
+    def _oldest_claimable(self, limit: int, *, columns: str = "id", after: str = "") -> str:
+        """SELECT locking up to `limit` claimable messages of queue $1 at time $2, oldest first.
+
+        The LIMIT is a literal so that even a generic plan sees that only a few
+        rows are wanted and walks the primary key's range of unclaimed messages."""
+        return (
+            f"SELECT {columns} FROM {self._messages} "
+            "WHERE queue_id = $1 AND NOT claimed AND expires > $2 AND available <= $2 "
+            f"{after} ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
+        )
+
+    async def _free_expired_claims(
+        self, conn: _Connection, project: str, queue: str, now: float
+    ) -> int | None:
+        """End the queue's expired claims so their messages are free again; the queue's id.
+
+        A statement of its own: ending expired claims is complete by itself, and
+        claims locked by another transaction are skipped, as that one is ending them."""
+        queue_id = await conn.fetchval(
+            f"""
+            WITH expired AS MATERIALIZED (
+                SELECT id FROM {self._claims}
+                WHERE queue_id = {self._queue_of} AND expires <= $3
+                FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {self._claims} c USING expired WHERE c.id = expired.id
+                RETURNING c.id, c.queue_id
+            ),
+            freed AS (
+                UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
+                FROM gone WHERE m.claim_id = gone.id AND m.queue_id = gone.queue_id
+            )
+            SELECT {self._queue_of}
+            """,
+            project,
+            queue,
+            now,
+        )
+        return None if queue_id is None else int(queue_id)
+
+    async def create_claim(
+        self, project: str, queue: str, request: ClaimRequest, now: float
+    ) -> Claim | None:
+        claim_id = uuid.uuid4()
+        expires = now + request.ttl
+        # One statement picks, claims and records the claim; the grace rule keeps
+        # a message alive until `grace` seconds after the claim ends. The pick is
+        # MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
+        # write: run again (as the inner side of a join can be), it would skip
+        # the rows this statement already changed and take more than its LIMIT.
+        claim_sql = f"""
+            WITH picked AS MATERIALIZED ({{pick}}),
+            claimed AS (
+                UPDATE {self._messages} m SET
+                    claim_id = $3::uuid, claim_count = m.claim_count + 1,
+                    claim_expires = $4::float8,
+                    ttl = CASE WHEN m.expires < $4::float8 THEN $5::int4 + $6::int4
+                               ELSE m.ttl END,
+                    expires = CASE WHEN m.expires < $4::float8 THEN $4::float8 + $6::int4
+                                   ELSE m.expires END
+                FROM picked WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
+                RETURNING m.id, m.body, m.ttl, m.created, m.claim_id, m.claim_expires,
+                          m.claim_count
+            ),
+            recorded AS (
+                INSERT INTO {self._claims} (id, queue_id, ttl, updated, expires)
+                SELECT $3::uuid, $1::int8, $5::int4, $2::float8, $4::float8
+                WHERE EXISTS (SELECT 1 FROM claimed)
+            )
+            SELECT * FROM claimed ORDER BY id
+            """
+        common = (claim_id, expires, request.ttl, request.grace)
+        rule = request.dead_letter
+
+        async def claim_oldest(conn: _Connection) -> Claim | None:
+            queue_id = await self._free_expired_claims(conn, project, queue, now)
+            if queue_id is None:
+                return None
+            pick = self._oldest_claimable(request.limit)
+            rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *common)
+            return Claim(str(claim_id), request.ttl, now, _messages(rows, now)) if rows else None
+
+        async def claim_sparing_dead_letters(conn: _Connection) -> Claim | None:
+            assert rule is not None
+            queue_id = await self._free_expired_claims(conn, project, queue, now)
+            if queue_id is None:
+                return None
+            taken = await self._pick_sparing_dead_letters(
+                conn, project, queue_id, request, rule, now
+            )
+            if not taken:
+                return None
+            pick = "SELECT unnest($7::int8[]) AS id"
+            rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *common, taken)
+            return Claim(str(claim_id), request.ttl, now, _messages(rows, now)) if rows else None
+
+        if rule is None:
+            # Ending expired claims, then one statement that claims: no
+            # explicit transaction needed, which saves two round trips.
+            return await self._run(claim_oldest)
+        return await self._transaction(claim_sparing_dead_letters)
+
+    async def _pick_sparing_dead_letters(
+        self,
+        conn: _Connection,
+        project: str,
+        queue_id: int,
+        request: ClaimRequest,
+        rule: DeadLetter,
+        now: float,
+    ) -> list[int]:
+        """Lock the oldest claimable messages, moving those claimed too often to the DLQ."""
+        taken: list[int] = []
+        after = 0
+        while len(taken) < request.limit:
+            want = request.limit - len(taken)
+            rows = await conn.fetch(
+                self._oldest_claimable(want, columns="id, claim_count", after="AND id > $3"),
+                queue_id,
+                now,
+                after,
+            )
+            dead = [r["id"] for r in rows if r["claim_count"] >= rule.max_claim_count]
+            taken += [r["id"] for r in rows if r["claim_count"] < rule.max_claim_count]
+            if rows:
+                after = rows[-1]["id"]
+            if dead:
+                await self._dead_letter(conn, project, queue_id, dead, rule, now)
+            if len(rows) < want or not dead:
+                break
+        return taken
+
+    async def _dead_letter(
+        self,
+        conn: _Connection,
+        project: str,
+        queue_id: int,
+        ids: list[int],
+        rule: DeadLetter,
+        now: float,
+    ) -> None:
+        # Moving re-inserts: the message joins the dead-letter queue's tail,
+        # unclaimed, due, and with a new lease of life. Holding that queue's row
+        # lock keeps its ids in commit order, as for a post.
+        target = await self._lock_queue(conn, project, rule.queue)
+        await conn.execute(
+            f"""
+            WITH gone AS (
+                DELETE FROM {self._messages}
+                WHERE queue_id = $1 AND NOT claimed AND id = ANY($2::int8[])
+                RETURNING id, client_id, body, ttl, created
+            )
+            INSERT INTO {self._messages}
+                (queue_id, client_id, body, ttl, created, expires, available)
+            SELECT $3::int8, client_id, body, coalesce($4::int4, ttl), created,
+                   $5::float8 + coalesce($4::int4, ttl), $5::float8
+            FROM gone ORDER BY id
+            """,
+            queue_id,
+            ids,
+            target,
+            rule.ttl,
+            now,
+        )
+
+    async def _lock_queue(self, conn: _Connection, project: str, name: str) -> int:
+        """The queue's id, created if missing, with its row locked until the transaction ends."""
+        for _ in range(_ATTEMPTS):
+            found = await conn.fetchval(
+                f"SELECT id FROM {self._queues} WHERE project = $1 AND name = $2 FOR NO KEY UPDATE",
+                project,
+                name,
+            )
+            if found is None:
+                # A row this transaction inserts is locked by it until commit.
+                found = await conn.fetchval(
+                    f"INSERT INTO {self._queues} (project, name, metadata) "
+                    "VALUES ($1, $2, '{}') ON CONFLICT (project, name) DO NOTHING RETURNING id",
+                    project,
+                    name,
+                )
+            if found is not None:
+                return int(found)
+        raise ServiceUnavailable(
+            f"The queue {name} kept disappearing while it was being created. Retry later."
+        )
+
+    async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
+        key = _claim_uuid(claim_id)
+        if key is None:
+            return None
+
+        async def job(conn: _Connection) -> Claim | None:
+            rows = await conn.fetch(
+                f"""
+                WITH c AS (
+                    SELECT id, queue_id, ttl AS claim_ttl, updated FROM {self._claims}
+                    WHERE id = $3 AND expires > $4 AND queue_id = {self._queue_of}
+                )
+                SELECT c.claim_ttl, c.updated, m.id, m.body, m.ttl, m.created, m.claim_id,
+                       m.claim_expires, m.claim_count
+                FROM c LEFT JOIN {self._messages} m
+                    ON m.claim_id = c.id AND m.queue_id = c.queue_id
+                    AND m.claim_expires > $4 AND m.expires > $4
+                ORDER BY m.id
+                """,
+                project,
+                queue,
+                key,
+                now,
+            )
+            if not rows:
+                return None
+            held = [r for r in rows if r["id"] is not None]
+            return Claim(
+                claim_id, int(rows[0]["claim_ttl"]), float(rows[0]["updated"]), _messages(held, now)
+            )
+
+        return await self._run(job)
+
+    async def renew_claim(
+        self, project: str, queue: str, claim_id: str, ttl: int, grace: int, now: float
+    ) -> bool:
+        key = _claim_uuid(claim_id)
+        if key is None:
+            return False
+        expires = now + ttl
+
+        async def job(conn: _Connection) -> bool:
+            renewed = await conn.fetchval(
+                f"""
+                WITH c AS (
+                    UPDATE {self._claims} SET ttl = $5::int4, updated = $4::float8,
+                        expires = $6::float8
+                    WHERE id = $3 AND expires > $4::float8 AND queue_id = {self._queue_of}
+                    RETURNING id, queue_id
+                ),
+                m AS (
+                    UPDATE {self._messages} m SET claim_expires = $6::float8,
+                        ttl = CASE WHEN m.expires < $6::float8 THEN $5::int4 + $7::int4
+                                   ELSE m.ttl END,
+                        expires = CASE WHEN m.expires < $6::float8 THEN $6::float8 + $7::int4
+                                       ELSE m.expires END
+                    FROM c WHERE m.claim_id = c.id AND m.queue_id = c.queue_id
+                )
+                SELECT count(*) FROM c
+                """,
+                project,
+                queue,
+                key,
+                now,
+                ttl,
+                expires,
+                grace,
+            )
+            return bool(renewed)
+
+        return await self._run(job)
+
+    async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
+        key = _claim_uuid(claim_id)
+        if key is None:
+            return
+
+        async def job(conn: _Connection) -> None:
+            await conn.execute(
+                f"""
+                WITH c AS (
+                    DELETE FROM {self._claims} WHERE id = $3 AND queue_id = {self._queue_of}
+                    RETURNING id, queue_id
+                )
+                UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
+                FROM c WHERE m.claim_id = c.id AND m.queue_id = c.queue_id
+                """,
+                project,
+                queue,
+                key,
+            )
+
+        await self._run(job)
+
+    # Housekeeping
+
+    async def collect_garbage(self, now: float) -> int:
+        # Each batch is its own short statement, so no lock is held for long
+        # and SKIP LOCKED lets claims and posts carry on around the collector.
+        claims_sql = f"""
+            WITH expired AS MATERIALIZED (
+                SELECT id FROM {self._claims} WHERE expires <= $1
+                LIMIT {_GC_BATCH} FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {self._claims} c USING expired WHERE c.id = expired.id
+                RETURNING c.id, c.queue_id
+            ),
+            freed AS (
+                UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
+                FROM gone WHERE m.claim_id = gone.id AND m.queue_id = gone.queue_id
+            )
+            SELECT count(*) FROM gone
+            """
+        messages_sql = f"""
+            WITH old AS MATERIALIZED (
+                SELECT queue_id, claimed, id FROM {self._messages}
+                WHERE expires <= $1 AND expires > 0
+                LIMIT {_GC_BATCH} FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {self._messages} m USING old
+                WHERE m.queue_id = old.queue_id AND m.claimed = old.claimed AND m.id = old.id
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+            """
+        total = 0
+        for sql in (claims_sql, messages_sql):
+            while True:
+
+                async def job(conn: _Connection, sql: str = sql) -> int:
+                    return int(await conn.fetchval(sql, now))
+
+                gone = await self._run(job)
+                total += gone
+                if gone < _GC_BATCH:
+                    break
+        return total
+
+
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset hook: the store leaves no session state behind, so skip the reset
+    query (RESET ALL would also undo the synchronous_commit chosen for the session)."""
+
+
+# Failures that say the server is gone, refusing, shutting down or out of
+# resources: a later retry may well succeed, so they become 503s.
+_SERVER_GONE = (
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cancel, timeout
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after a failover
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+)
+
+
+def _unavailable_reason(exc: BaseException) -> str | None:
+    """Why `exc` means the server is out of reach, or None for any other failure."""
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc.__class__.__name__}"
+    if isinstance(exc, _SERVER_GONE):
+        return f"{exc.__class__.__name__} ({getattr(exc, 'sqlstate', '?')}): {exc}"
+    if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "closing" in str(exc)):
+        return f"the connection was lost ({exc})"
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # asyncpg's protocol can be left in this state when the server ends an
+        # idle session (pg_terminate_backend, admin shutdown) under it.
+        return f"the connection broke ({exc})"
+    return None
+
+
+def _failed_before_sending(exc: BaseException) -> bool:
+    """Whether asyncpg refused the operation before writing anything to the server."""
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
+
+
+def _redact(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _row_id(row: Any) -> int:
+    return int(row["id"])
+
+
+def _message_id(text: str) -> int | None:
+    """The row id behind a message id, or None for text that cannot be one."""
+    if text.isascii() and text.isdigit() and len(text) < 19:
+        return int(text)
+    return None
+
+
+def _claim_uuid(text: str) -> uuid.UUID | None:
+    """The claim id as stored, or None for text that no claim of ours can have."""
+    try:
+        key = uuid.UUID(text)
+    except ValueError:
+        return None
+    return key if str(key) == text else None
+
+
+def _messages(rows: list[Any], now: float) -> list[StoredMessage]:
+    return [
+        StoredMessage(
+            id=str(row["id"]),
+            body=msgspec.Raw(row["body"]),
+            ttl=row["ttl"],
+            created=row["created"],
+            claim_id=str(row["claim_id"])
+            if row["claim_id"] is not None and row["claim_expires"] > now
+            else None,
+            claim_count=row["claim_count"],
+        )
+        for row in rows
+    ]
