@@ -78,6 +78,11 @@ def running_app(settings: Settings, clock: Any = time.time) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def server_environ() -> dict[str, str]:
+    """This process's environment without HERALD_* settings: a test says what it means."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+
+
 class ServerProcess:
     """`herald serve` in a subprocess on a free port."""
 
@@ -87,7 +92,7 @@ class ServerProcess:
         self.store = store
         self.workdir = workdir
         self.args = args
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**server_environ(), **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"serve-{self.port}.log"
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from herald import __version__
 from herald.bench import cli as bench_cli
-from herald.config import ConfigError, Settings, load_settings, settings_environ
+from herald.config import ConfigError, Settings, load_settings, redacted, settings_environ
 from herald.storage.base import open_store
 
 
@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the
+    # signal to the handler that was there before it; this one makes a
+    # requested shutdown exit 0, also when it comes before uvicorn is up.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_quietly)
     try:
         settings = load_settings(
             args.config,
@@ -66,24 +71,21 @@ def serve(args: argparse.Namespace) -> int:
                 "durability": args.durability,
                 "log_level": args.log_level,
             },
+            warn=lambda message: print(f"herald: {message}", file=sys.stderr),
         )
         asyncio.run(_check_store(settings))
     except (ConfigError, ValueError, OSError) as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"herald: the store {settings.store} cannot be opened: {exc}", file=sys.stderr)
+        store = redacted(settings.store)
+        print(f"herald: the store {store} cannot be opened: {exc}", file=sys.stderr)
         return 2
     import uvicorn
 
-    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the
-    # signal to the handler that was there before it; this one makes a
-    # requested shutdown exit 0, also when it comes before uvicorn is up.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_quietly)
     print(
         f"Herald {__version__} serving http://{settings.host}:{settings.port}/ "
-        f"with store {settings.store} (durability {settings.durability}, "
+        f"with store {redacted(settings.store)} (durability {settings.durability}, "
         f"{settings.workers} worker{'s' if settings.workers != 1 else ''})",
         flush=True,
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -44,10 +46,12 @@ def load_settings(
     config_file: str | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
     """Merge the layers; later ones win, and unknown names are errors."""
     merged: dict[str, Any] = {}
     limits: dict[str, Any] = {}
+    warn = warn or _warn
     environ = os.environ if environ is None else environ
     if config_file is None:
         config_file = environ.get(ENV_PREFIX + "CONFIG")
@@ -68,7 +72,9 @@ def load_settings(
         elif name in _LIMITS:
             limits[name] = value
         else:
-            raise ConfigError(f"unknown setting in the environment: {key}")
+            # The environment is shared with other tools, so a stray HERALD_*
+            # variable is worth a warning, not a refusal to start.
+            warn(f"ignoring unknown setting in the environment: {key}")
     for name, value in (overrides or {}).items():
         if value is None:
             continue
@@ -80,6 +86,10 @@ def load_settings(
         raise ConfigError(f"invalid setting: {exc}") from exc
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
 def settings_environ(settings: Settings) -> dict[str, str]:
     """The same settings as HERALD_* variables, for worker processes."""
     out: dict[str, str] = {}
@@ -89,3 +99,12 @@ def settings_environ(settings: Settings) -> dict[str, str]:
             str(value).lower() if isinstance(value, bool) else str(value)
         )
     return out
+
+
+def redacted(uri: str) -> str:
+    """The URI with any password replaced, fit to print or log."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
