@@ -37,7 +37,8 @@ class SQLiteWorker:
         self._connect = connect
         self._writer = writer
         self._max_batch = max_batch
-        self._jobs: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
+        self._outbox: list[_Item] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
@@ -57,9 +58,18 @@ class SQLiteWorker:
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` in the worker's thread and return what it returns."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((job, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._outbox.append((job, future))
+        if len(self._outbox) == 1:
+            # Waking the thread costs a GIL hand-over; jobs submitted during
+            # one turn of the event loop share a single wake-up.
+            loop.call_soon(self._flush)
         return await future
+
+    def _flush(self) -> None:
+        jobs, self._outbox = self._outbox, []
+        self._jobs.put(jobs)
 
     def _run(self) -> None:
         try:
@@ -74,17 +84,17 @@ class SQLiteWorker:
                 first = self._jobs.get()
                 if first is None:
                     return
-                batch = [first]
+                batch = first
                 stopping = False
                 while len(batch) < self._max_batch:
                     try:
-                        item = self._jobs.get_nowait()
+                        more = self._jobs.get_nowait()
                     except queue.Empty:
                         break
-                    if item is None:
+                    if more is None:
                         stopping = True
                         break
-                    batch.append(item)
+                    batch += more
                 outcomes = self._run_batch(conn, batch)
                 _deliver(outcomes)
                 if stopping:
@@ -173,3 +183,4 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
         f"The storage backend could not complete the request ({exc}). "
         "Please try again in a few seconds."
     )
+
