@@ -94,6 +94,8 @@ def serve(args: argparse.Namespace) -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": False,
+        # Herald never reads the client address; skip the middleware that sets it.
+        "proxy_headers": False,
         "loop": "uvloop",
         "http": "httptools",
         "lifespan": "on",

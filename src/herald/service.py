@@ -155,22 +155,26 @@ class Service:
         self, project: str, queue: str, client_id: str, body: PostBody, size: int
     ) -> list[str]:
         """Store the messages in order; `size` is the request body's length in bytes."""
-        metadata = await self.store.queue_metadata(project, queue) or {}
-        cap = self.post_size_limit(metadata)
-        if size > cap:
-            raise errors.InvalidRequest(f"Message collection size is too large. Max size {cap}")
-        if not body.messages:
-            raise errors.InvalidRequest("No messages to enqueue.")
-        default_ttl = metadata.get("_default_message_ttl") or self.limits.default_message_ttl
-        default_delay = metadata.get("_default_message_delay") or self.limits.default_message_delay
-        messages = []
-        for message in body.messages:
-            ttl = default_ttl if message.ttl is msgspec.UNSET else message.ttl
-            delay = default_delay if message.delay is msgspec.UNSET else message.delay
-            self._check_message_ttl(ttl)
-            self._check_delay(delay)
-            messages.append(NewMessage(message.body, ttl, delay))
-        return await self.store.post_messages(project, queue, messages, client_id, self.clock())
+
+        def prepare(metadata: dict[str, Any]) -> list[NewMessage]:
+            cap = self.post_size_limit(metadata)
+            if size > cap:
+                raise errors.InvalidRequest(f"Message collection size is too large. Max size {cap}")
+            if not body.messages:
+                raise errors.InvalidRequest("No messages to enqueue.")
+            limits = self.limits
+            default_ttl = metadata.get("_default_message_ttl") or limits.default_message_ttl
+            default_delay = metadata.get("_default_message_delay") or limits.default_message_delay
+            messages = []
+            for message in body.messages:
+                ttl = default_ttl if message.ttl is msgspec.UNSET else message.ttl
+                delay = default_delay if message.delay is msgspec.UNSET else message.delay
+                self._check_message_ttl(ttl)
+                self._check_delay(delay)
+                messages.append(NewMessage(message.body, ttl, delay))
+            return messages
+
+        return await self.store.post_messages(project, queue, prepare, client_id, self.clock())
 
     async def list_messages(
         self,
@@ -266,14 +270,14 @@ class Service:
         """Claim up to `limit` messages; None when there was nothing to claim."""
         limit = self._page_limit(limit, self.limits.max_messages_per_claim_or_pop)
         ttl, grace = self._claim_times(body or ClaimBody())
-        metadata = await self.store.queue_metadata(project, queue)
-        if metadata is None:
-            return None
-        request = ClaimRequest(
-            limit=limit, ttl=ttl, grace=grace, dead_letter=_dead_letter_rule(metadata)
-        )
+
+        def plan(metadata: dict[str, Any]) -> ClaimRequest:
+            return ClaimRequest(
+                limit=limit, ttl=ttl, grace=grace, dead_letter=_dead_letter_rule(metadata)
+            )
+
         now = self.clock()
-        claim = await self.store.create_claim(project, queue, request, now)
+        claim = await self.store.create_claim(project, queue, plan, now)
         if claim is None:
             return None
         return ClaimView(claim.id, claim.ttl, 0, _views(claim.messages, now))

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from herald.model import ClaimRequest, DeadLetter, MessageQuery, NewMessage
-from herald.storage.base import DeleteOutcome, Store
+from herald.storage.base import DeleteOutcome, Plan, Store
 
 T0 = 1_800_000_000.0
 P = "project-a"
@@ -30,9 +30,8 @@ async def post(
     project: str = P,
     client: str = CLIENT,
 ) -> list[str]:
-    return await store.post_messages(
-        project, queue, [message(b, ttl, delay) for b in bodies], client, now
-    )
+    made = [message(b, ttl, delay) for b in bodies]
+    return await store.post_messages(project, queue, lambda metadata: made, client, now)
 
 
 def everything(**kw: object) -> MessageQuery:
@@ -45,8 +44,11 @@ def bodies(messages: list) -> list[object]:
     return [msgspec.json.decode(m.body) for m in messages]
 
 
-def claim(limit: int = 10, ttl: int = 60, grace: int = 60, dead_letter: DeadLetter | None = None):
-    return ClaimRequest(limit=limit, ttl=ttl, grace=grace, dead_letter=dead_letter)
+def claim(
+    limit: int = 10, ttl: int = 60, grace: int = 60, dead_letter: DeadLetter | None = None
+) -> Plan:
+    request = ClaimRequest(limit=limit, ttl=ttl, grace=grace, dead_letter=dead_letter)
+    return lambda metadata: request
 
 
 # Queues
@@ -120,6 +122,45 @@ async def test_post_creates_the_queue_and_keeps_order(store: Store) -> None:
     assert bodies(listed) == ["a", "b", "c"]
     assert listed[0].ttl == 300 and listed[0].created == T0
     assert listed[0].claim_id is None and listed[0].claim_count == 0
+
+
+async def test_post_prepares_messages_from_the_queue_metadata(store: Store) -> None:
+    seen: list[dict] = []
+
+    def prepare(metadata: dict) -> list[NewMessage]:
+        seen.append(metadata)
+        return [message("m", ttl=metadata.get("ttl", 300))]
+
+    await store.post_messages(P, "new", prepare, CLIENT, T0)
+    await store.create_queue(P, "set", {"ttl": 120})
+    await store.post_messages(P, "set", prepare, CLIENT, T0)
+    assert seen == [{}, {"ttl": 120}]
+    (m,) = await store.list_messages(P, "set", everything(), T0)
+    assert m.ttl == 120
+
+
+async def test_a_refused_post_stores_nothing(store: Store) -> None:
+    def refuse(metadata: dict) -> list[NewMessage]:
+        raise ValueError("too big")
+
+    with pytest.raises(ValueError):
+        await store.post_messages(P, "q", refuse, CLIENT, T0)
+    assert await store.queue_metadata(P, "q") is None
+    assert await store.list_messages(P, "q", everything(), T0) == []
+
+
+async def test_claim_plans_from_the_queue_metadata(store: Store) -> None:
+    await store.create_queue(P, "q", {"limit": 2})
+    await post(store, "q", 1, 2, 3)
+    made = await store.create_claim(
+        P, "q", lambda m: ClaimRequest(limit=m["limit"], ttl=60, grace=60), T0
+    )
+    assert made is not None and bodies(made.messages) == [1, 2]
+
+    def never(metadata: dict) -> ClaimRequest:
+        raise AssertionError("planned a claim on a missing queue")
+
+    assert await store.create_claim(P, "missing", never, T0) is None
 
 
 async def test_bodies_come_back_byte_for_byte(store: Store) -> None:

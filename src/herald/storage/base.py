@@ -22,6 +22,12 @@ from herald.model import (
     StoredMessage,
 )
 
+Prepare = Callable[[dict[str, Any]], list[NewMessage]]
+"""Makes the messages of a post from the queue's metadata (the service's rules)."""
+
+Plan = Callable[[dict[str, Any]], ClaimRequest]
+"""Makes a claim request from the queue's metadata (the service's rules)."""
+
 
 class DeleteOutcome(enum.Enum):
     """What deleting one message, maybe with a claim id, came to."""
@@ -119,14 +125,16 @@ class Store(abc.ABC):
         self,
         project: str,
         queue: str,
-        messages: list[NewMessage],
+        prepare: Prepare,
         client_id: str,
         now: float,
     ) -> list[str]:
-        """Store messages in order, creating the queue if needed; their ids.
+        """Store, in order, the messages `prepare(metadata)` makes; their ids.
 
-        The call returns only once the messages are as durable as the backend
-        is configured to make them."""
+        `prepare` gets the queue's metadata (`{}` for a queue that does not
+        exist yet, which is then created); if it raises, nothing is stored and
+        the error propagates. The call returns only once the messages are as
+        durable as the backend is configured to make them."""
 
     @abc.abstractmethod
     async def list_messages(
@@ -167,10 +175,12 @@ class Store(abc.ABC):
     # Claims
 
     @abc.abstractmethod
-    async def create_claim(
-        self, project: str, queue: str, request: ClaimRequest, now: float
-    ) -> Claim | None:
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         """Claim up to `limit` of the oldest claimable messages, oldest first.
+
+        `plan(metadata)` gives the claim's limit, ttl, grace and dead-letter
+        rule from the queue's metadata; for a queue that does not exist it is
+        not called and the answer is None.
 
         A claimable message is unexpired, due (its delay has passed) and not
         under a live claim. Each claimed message whose expiry comes before the

@@ -28,12 +28,11 @@ from herald.model import (
     DeadLetter,
     MessageQuery,
     MessageRef,
-    NewMessage,
     QueueEntry,
     QueueStats,
     StoredMessage,
 )
-from herald.storage.base import DeleteOutcome, Store, delete_verdict
+from herald.storage.base import DeleteOutcome, Plan, Prepare, Store, delete_verdict
 from herald.storage.postgres_schema import migrate, quote_ident
 
 T = TypeVar("T")
@@ -476,10 +475,11 @@ class PostgresStore(Store):
         self,
         project: str,
         queue: str,
-        messages: list[NewMessage],
+        prepare: Prepare,
         client_id: str,
         now: float,
     ) -> list[str]:
+        messages = prepare(await self.queue_metadata(project, queue) or {})
         bodies = [bytes(m.body) for m in messages]
         ttls = [m.ttl for m in messages]
         delays = [m.delay for m in messages]
@@ -766,9 +766,11 @@ class PostgresStore(Store):
         )
         return None if queue_id is None else int(queue_id)
 
-    async def create_claim(
-        self, project: str, queue: str, request: ClaimRequest, now: float
-    ) -> Claim | None:
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
+        metadata = await self.queue_metadata(project, queue)
+        if metadata is None:
+            return None
+        request = plan(metadata)
         claim_id = uuid.uuid4()
         expires = now + request.ttl
         # One statement picks, claims and records the claim; the grace rule keeps

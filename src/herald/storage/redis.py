@@ -23,16 +23,14 @@ from redis.commands.core import AsyncScript
 from herald.errors import ServiceUnavailable
 from herald.model import (
     Claim,
-    ClaimRequest,
     MessageQuery,
     MessageRef,
-    NewMessage,
     QueueEntry,
     QueueStats,
     StoredMessage,
 )
 from herald.storage import redis_scripts
-from herald.storage.base import DeleteOutcome, Store, delete_verdict
+from herald.storage.base import DeleteOutcome, Plan, Prepare, Store, delete_verdict
 
 log = logging.getLogger("herald")
 
@@ -377,10 +375,11 @@ class RedisStore(Store):
         self,
         project: str,
         queue: str,
-        messages: list[NewMessage],
+        prepare: Prepare,
         client_id: str,
         now: float,
     ) -> list[str]:
+        messages = prepare(await self.queue_metadata(project, queue) or {})
         args: list[str | bytes | int] = [queue, client_id, len(messages)]
         for m in messages:
             args += [bytes(m.body), str(m.ttl), _num(now + m.ttl), _num(now + m.delay)]
@@ -452,9 +451,11 @@ class RedisStore(Store):
 
     # Claims
 
-    async def create_claim(
-        self, project: str, queue: str, request: ClaimRequest, now: float
-    ) -> Claim | None:
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
+        metadata = await self.queue_metadata(project, queue)
+        if metadata is None:
+            return None
+        request = plan(metadata)
         claim_id = str(uuid.uuid4())
         until = now + request.ttl
         rule = request.dead_letter

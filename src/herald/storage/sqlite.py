@@ -18,16 +18,14 @@ import msgspec
 
 from herald.model import (
     Claim,
-    ClaimRequest,
     DeadLetter,
     MessageQuery,
     MessageRef,
-    NewMessage,
     QueueEntry,
     QueueStats,
     StoredMessage,
 )
-from herald.storage.base import DeleteOutcome, Store, delete_verdict
+from herald.storage.base import DeleteOutcome, Plan, Prepare, Store, delete_verdict
 from herald.storage.sqlite_worker import SQLiteWorker
 
 # Each entry brings the schema from version i to i + 1 (PRAGMA user_version).
@@ -267,16 +265,21 @@ class SQLiteStore(Store):
         self,
         project: str,
         queue: str,
-        messages: list[NewMessage],
+        prepare: Prepare,
         client_id: str,
         now: float,
     ) -> list[str]:
-        rows = [
-            (client_id, bytes(m.body), m.ttl, now, now + m.ttl, now + m.delay) for m in messages
-        ]
-
         def job(conn: sqlite3.Connection) -> list[str]:
-            queue_id = _ensure_queue(conn, project, queue)
+            # Reading the metadata inside the write job saves a trip to the
+            # reader thread per post, and sees the metadata the post commits with.
+            row = conn.execute(
+                "SELECT id, metadata FROM queues WHERE project = ? AND name = ?", (project, queue)
+            ).fetchone()
+            messages = prepare({} if row is None else _decode_metadata(row[1]))
+            rows = [
+                (client_id, bytes(m.body), m.ttl, now, now + m.ttl, now + m.delay) for m in messages
+            ]
+            queue_id = _ensure_queue(conn, project, queue) if row is None else int(row[0])
             conn.executemany(
                 "INSERT INTO messages (queue_id, client_id, body, ttl, created, expires, "
                 f"available) VALUES ({queue_id}, ?, ?, ?, ?, ?, ?)",
@@ -406,16 +409,18 @@ class SQLiteStore(Store):
 
     # Claims
 
-    async def create_claim(
-        self, project: str, queue: str, request: ClaimRequest, now: float
-    ) -> Claim | None:
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         claim_id = str(uuid.uuid4())
-        expires = now + request.ttl
 
         def job(conn: sqlite3.Connection) -> Claim | None:
-            queue_id = _queue_id(conn, project, queue)
-            if queue_id is None:
+            row = conn.execute(
+                "SELECT id, metadata FROM queues WHERE project = ? AND name = ?", (project, queue)
+            ).fetchone()
+            if row is None:
                 return None
+            queue_id = int(row[0])
+            request = plan(_decode_metadata(row[1]))
+            expires = now + request.ttl
             taken: list[int] = []
             after = 0
             while len(taken) < request.limit:

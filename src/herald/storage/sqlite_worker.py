@@ -183,4 +183,3 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
         f"The storage backend could not complete the request ({exc}). "
         "Please try again in a few seconds."
     )
-

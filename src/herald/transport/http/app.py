@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -150,12 +151,19 @@ class HeraldApp:
                     title="Wrong Client-ID value",
                 )
             return value
-        try:
-            return uuid.UUID(value).hex
-        except ValueError:
-            raise errors.InvalidHeader(
-                "Client-ID must be a UUID.", title="Wrong UUID value"
-            ) from None
+        client_id = _uuid_hex(value)
+        if client_id is None:
+            raise errors.InvalidHeader("Client-ID must be a UUID.", title="Wrong UUID value")
+        return client_id
+
+
+@functools.lru_cache(maxsize=4096)
+def _uuid_hex(value: str) -> str | None:
+    """The UUID's 32 hex digits, or None; clients send the same id request after request."""
+    try:
+        return uuid.UUID(value).hex
+    except ValueError:
+        return None
 
 
 def _accepts_json(accept: str) -> bool:

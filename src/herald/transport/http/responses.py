@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import msgspec
 
@@ -11,6 +12,7 @@ from herald.errors import HeraldError
 from herald.model import ClaimView, MessageView, StatsView
 
 JSON = b"application/json"
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -140,13 +142,20 @@ def claim_href(queue: str, claim_id: str) -> str:
 
 def next_href(path: str, params: dict[str, Any], marker: str) -> str:
     """The link to the next page: the recognised parameters and the new marker."""
-    query = {
-        k: ("true" if v else "false") if isinstance(v, bool) else v
-        for k, v in params.items()
-        if v is not None
-    }
-    query["marker"] = marker
-    return f"{path}?{urlencode(query)}"
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        parts.append(f"{_escape(str(key))}={_escape(str(value))}")
+    parts.append(f"marker={_escape(marker)}")
+    return f"{path}?{'&'.join(parts)}"
+
+
+def _escape(text: str) -> str:
+    # Ids, numbers and booleans need no escaping: skip the slow path for them.
+    return text if _PLAIN.fullmatch(text) else quote_plus(text)
 
 
 def message_out(queue: str, message: MessageView) -> MessageOut:
