@@ -378,12 +378,17 @@ def test_busy_pool_and_slow_statements_give_service_unavailable(shared_postgres:
                     await blocker.execute("SELECT * FROM herald.queues FOR UPDATE")
                     started = time.monotonic()
                     with pytest.raises(ServiceUnavailable, match="did not answer in time"):
-                        await store.post_messages("p", "q", [NEW_MESSAGE], "client", time.time())
+                        await store.post_messages(
+                            "p", "q", lambda _: [NEW_MESSAGE], "client", time.time()
+                        )
                     assert time.monotonic() - started < 5
             finally:
                 await blocker.close()
             # Both failures left the store usable.
-            assert len(await store.post_messages("p", "q", [NEW_MESSAGE], "c", time.time())) == 1
+            assert (
+                len(await store.post_messages("p", "q", lambda _: [NEW_MESSAGE], "c", time.time()))
+                == 1
+            )
         finally:
             await store.close()
 

@@ -66,6 +66,10 @@ MIGRATIONS: list[str] = [
 ]
 
 _MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (queue_id, client_id, body, ttl, created, expires, available) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _GC_BATCH = 2000
 _encode_json = msgspec.json.Encoder().encode
 _decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
@@ -276,16 +280,17 @@ class SQLiteStore(Store):
                 "SELECT id, metadata FROM queues WHERE project = ? AND name = ?", (project, queue)
             ).fetchone()
             messages = prepare({} if row is None else _decode_metadata(row[1]))
-            rows = [
-                (client_id, bytes(m.body), m.ttl, now, now + m.ttl, now + m.delay) for m in messages
-            ]
             queue_id = _ensure_queue(conn, project, queue) if row is None else int(row[0])
-            conn.executemany(
-                "INSERT INTO messages (queue_id, client_id, body, ttl, created, expires, "
-                f"available) VALUES ({queue_id}, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            rows = [
+                (queue_id, client_id, bytes(m.body), m.ttl, now, now + m.ttl, now + m.delay)
+                for m in messages
+            ]
+            if len(rows) == 1:
+                last = conn.execute(_INSERT_MESSAGE, rows[0]).lastrowid
+            else:
+                conn.executemany(_INSERT_MESSAGE, rows)
+                last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            assert last is not None
             # AUTOINCREMENT under the write lock hands out consecutive ids.
             return [str(i) for i in range(last - len(rows) + 1, last + 1)]
 

@@ -3,6 +3,9 @@
 Jobs queued while a batch is running form the next batch, and a batch is one
 transaction: concurrent writers share a single commit (group commit), and
 nobody's future resolves before the commit holding their write is done.
+
+A job may raise a `HeraldError` only before it writes anything; any other
+exception rolls its batch back and the batch runs again without it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from herald.errors import ServiceUnavailable
+from herald.errors import HeraldError, ServiceUnavailable
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -103,49 +106,41 @@ class SQLiteWorker:
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
-        try:
-            conn.execute("BEGIN IMMEDIATE" if self._writer else "BEGIN")
-        except sqlite3.Error as exc:
-            error = _unavailable(exc)
-            return [(future, None, error) for _, future in batch]
-        outcomes: list[_Outcome] = []
-        for job, future in batch:
-            if not conn.in_transaction:
-                # A failure aborted the whole transaction: run nothing more in
-                # it, so that no job commits on its own and is then reported
-                # as failed.
-                return [
-                    (f, None, _unavailable(RuntimeError("transaction aborted"))) for _, f in batch
-                ]
-            outcomes.append((future, *self._run_job(conn, job)))
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            error = _unavailable(exc)
-            return [(future, None, error) for future, _, _ in outcomes]
-        return outcomes
-
-    def _run_job(self, conn: sqlite3.Connection, job: Job) -> tuple[Any, BaseException | None]:
-        if not self._writer:
+        failed: list[_Outcome] = []
+        while batch:
             try:
-                return job(conn), None
-            except Exception as exc:
-                return None, _translate(exc)
-        # A savepoint per job lets one failing request roll back alone while
-        # the rest of the batch still commits.
-        conn.execute("SAVEPOINT job")
-        try:
-            result = job(conn)
-        except Exception as exc:
+                conn.execute("BEGIN IMMEDIATE" if self._writer else "BEGIN")
+            except sqlite3.Error as exc:
+                error = _unavailable(exc)
+                return failed + [(future, None, error) for _, future in batch]
+            outcomes: list[_Outcome] = []
+            broken: _Item | None = None
+            for item in batch:
+                job, future = item
+                try:
+                    outcomes.append((future, job(conn), None))
+                except HeraldError as exc:
+                    # Jobs raise domain errors only before they write, so the
+                    # rest of the batch can commit without a savepoint each.
+                    outcomes.append((future, None, exc))
+                except Exception as exc:
+                    # Anything else may have left half a write: roll the batch
+                    # back, fail this job alone and run the others again.
+                    broken = item
+                    failed.append((future, None, _translate(exc)))
+                    break
+            if broken is not None:
+                _rollback(conn)
+                batch = [other for other in batch if other is not broken]
+                continue
             try:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-            except sqlite3.Error:
-                pass  # the transaction is gone; _run_batch notices
-            return None, _translate(exc)
-        conn.execute("RELEASE job")
-        return result, None
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                error = _unavailable(exc)
+                return failed + [(future, None, error) for future, _, _ in outcomes]
+            return failed + outcomes
+        return failed
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:

@@ -1,0 +1,68 @@
+"""The SQLite worker's batches: one transaction, and a failing job fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from herald.errors import InvalidRequest
+from herald.storage.sqlite_worker import SQLiteWorker
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[SQLiteWorker]:
+    path = tmp_path / "w.sqlite3"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("CREATE TABLE IF NOT EXISTS t (v TEXT)")
+        return conn
+
+    running = SQLiteWorker(connect, name="test-writer", writer=True)
+    running.start()
+    yield running
+    running.stop()
+
+
+def insert(value: str, then: BaseException | None = None):  # type: ignore[no-untyped-def]
+    def job(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO t VALUES (?)", (value,))
+        if then is not None:
+            raise then
+        return value
+
+    return job
+
+
+def refuse_first(conn: sqlite3.Connection) -> str:
+    raise InvalidRequest("refused before writing")
+
+
+async def values(worker: SQLiteWorker) -> list[str]:
+    rows = await worker.run(lambda c: c.execute("SELECT v FROM t ORDER BY v").fetchall())
+    return [r[0] for r in rows]
+
+
+async def test_a_job_failing_after_its_write_is_rolled_back_alone(worker: SQLiteWorker) -> None:
+    results = await asyncio.gather(
+        worker.run(insert("a")),
+        worker.run(insert("b", then=RuntimeError("bug after a write"))),
+        worker.run(refuse_first),
+        worker.run(insert("c")),
+        return_exceptions=True,
+    )
+    assert results[0] == "a" and results[3] == "c"
+    assert isinstance(results[1], RuntimeError)
+    assert isinstance(results[2], InvalidRequest)
+    assert await values(worker) == ["a", "c"]
+
+
+async def test_jobs_of_one_turn_share_a_transaction(worker: SQLiteWorker) -> None:
+    seen = await asyncio.gather(*(worker.run(lambda c: c.in_transaction) for _ in range(5)))
+    assert all(seen)
+    await asyncio.gather(*(worker.run(insert(str(i))) for i in range(50)))
+    assert len(await values(worker)) == 50
