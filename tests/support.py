@@ -20,6 +20,7 @@ import uvicorn
 
 from herald.config import Settings, load_settings
 from herald.transport.http.app import create_app
+from herald.transport.http.protocol import HeraldHttpProtocol
 
 
 class FakeClock:
@@ -61,7 +62,13 @@ def running_app(settings: Settings, clock: Any = time.time) -> Iterator[str]:
     port = free_port()
     app = create_app(settings, clock=clock)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        http=HeraldHttpProtocol,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -13,6 +13,7 @@ from herald import __version__
 from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, redacted, settings_environ
 from herald.storage.base import open_store
+from herald.transport.http.protocol import HeraldHttpProtocol
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
         # Herald never reads the client address; skip the middleware that sets it.
         "proxy_headers": False,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HeraldHttpProtocol,
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
     }
