@@ -378,19 +378,21 @@ class SQLiteStore(Store):
         rowid = _message_id(message_id)
 
         def job(conn: sqlite3.Connection) -> DeleteOutcome:
-            queue_id = _queue_id(conn, project, queue)
-            if queue_id is None or rowid is None:
+            if rowid is None:
                 return DeleteOutcome.MISSING
+            # One look-up finds the message, its live claim and the caller's claim.
             row = conn.execute(
-                "SELECT claim_id, claim_expires FROM messages "
-                "WHERE id = ? AND queue_id = ? AND expires > ?",
-                (rowid, queue_id, now),
+                "SELECT m.claim_id, m.claim_expires, EXISTS (SELECT 1 FROM claims c "
+                "WHERE c.id = :claim AND c.queue_id = q.id AND c.expires > :now) "
+                "FROM queues q JOIN messages m ON m.queue_id = q.id "
+                "WHERE q.project = :project AND q.name = :queue AND m.id = :id "
+                "AND m.expires > :now",
+                {"claim": claim_id, "now": now, "project": project, "queue": queue, "id": rowid},
             ).fetchone()
             if row is None:
                 return DeleteOutcome.MISSING
             live = row[0] if row[1] > now else None
-            given_live = claim_id is not None and _claim_is_live(conn, queue_id, claim_id, now)
-            verdict = delete_verdict(live, claim_id, given_live)
+            verdict = delete_verdict(live, claim_id, bool(row[2]))
             if verdict is DeleteOutcome.DELETED:
                 conn.execute("DELETE FROM messages WHERE id = ?", (rowid,))
             return verdict
@@ -448,13 +450,18 @@ class SQLiteStore(Store):
                 "INSERT INTO claims (id, queue_id, ttl, updated, expires) VALUES (?, ?, ?, ?, ?)",
                 (claim_id, queue_id, request.ttl, now, expires),
             )
-            conn.execute(
-                "UPDATE messages SET claim_id = ?, claim_count = claim_count + 1 "
-                f"WHERE id IN ({_marks(taken)})",
-                [claim_id, *taken],
-            )
-            _apply_claim_expiry(conn, claim_id, request.ttl, request.grace, expires)
-            return Claim(claim_id, request.ttl, now, _claimed_messages(conn, claim_id, now))
+            # The grace rule as in _apply_claim_expiry, folded into the claiming
+            # update; SET expressions all read the row's old values.
+            claimed = conn.execute(
+                "UPDATE messages SET claim_id = ?1, claim_count = claim_count + 1, "
+                "claim_expires = ?2, "
+                "ttl = CASE WHEN expires < ?2 THEN ?3 ELSE ttl END, "
+                "expires = CASE WHEN expires < ?2 THEN ?4 ELSE expires END "
+                f"WHERE id IN ({_marks(taken)}) RETURNING {_MESSAGE_COLUMNS}",
+                [claim_id, expires, request.ttl + request.grace, expires + request.grace, *taken],
+            ).fetchall()
+            claimed.sort()
+            return Claim(claim_id, request.ttl, now, _messages(claimed, now))
 
         return await self._writer.run(job)
 
