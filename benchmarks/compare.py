@@ -195,6 +195,7 @@ def herald_target(key: str, label: str, store: str, args: argparse.Namespace) ->
     if driver_missing(store, label):
         return None
     port = free_port()
+    workers = args.sqlite_workers if store.startswith("sqlite") else args.herald_workers
     command = [
         sys.executable,
         "-m",
@@ -205,14 +206,14 @@ def herald_target(key: str, label: str, store: str, args: argparse.Namespace) ->
         "--store",
         store,
         "--workers",
-        str(args.herald_workers),
+        str(workers),
         "--log-level",
         "warning",
     ]
     if store.startswith("sqlite") and args.durability:
         command += ["--durability", args.durability]
     server = Server(key, command, port, cwd=WORK / key)
-    full = f"{label} ({args.herald_workers} worker{'s' if args.herald_workers > 1 else ''})"
+    full = f"{label} ({workers} worker{'s' if workers > 1 else ''})"
     return Target(key, full, server, tuple(WORKLOADS), consume_rate=15000.0)
 
 
@@ -474,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset of %(default)s",
     )
     add("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of %(default)s")
-    add("--herald-workers", type=int, default=2)
+    add("--herald-workers", type=int, default=2, help="workers of Herald on Redis and PostgreSQL")
+    # SQLite serialises writers: on two cores a second process mostly adds lock waits.
+    add("--sqlite-workers", type=int, default=1, help="workers of Herald on SQLite")
     add("--durability", choices=("full", "normal"), help="Herald's SQLite durability")
     add("--zaqar-workers", type=int, default=2)
     add("--ceiling-workers", type=int, default=1)

@@ -404,19 +404,5 @@ def test_serve_refuses_to_start_without_postgres(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}/herald" in done.stderr, done.stderr
 
 
-def test_acknowledged_posts_survive_sigkill_of_herald(shared_postgres: str, tmp_path: Path) -> None:
-    project, queue = f"p-{uuid.uuid4().hex[:8]}", "durable"
-    server = ServerProcess(shared_postgres, tmp_path).start()
-    with Load(server.url, queue, project) as load:
-        load.wait_for(201, at_least=100, within=20)
-        server.kill()
-        load.wait_for(None, at_least=LOAD_THREADS, within=20)
-    acknowledged = load.acknowledged()
-    assert len(acknowledged) >= 100
-
-    again = ServerProcess(shared_postgres, tmp_path).start()
-    try:
-        missing = acknowledged - listed_ids(again.url, queue, project)
-        assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged messages lost"
-    finally:
-        again.stop()
+# The SIGKILL test of Herald on PostgreSQL is tests/compat/test_durability.py,
+# which runs on every backend.
