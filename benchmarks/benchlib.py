@@ -104,6 +104,69 @@ class Server:
             return ""
 
 
+def herald_sqlite(name: str, *, workers: int = 1, durability: str = "full") -> Server:
+    """`herald serve` on a fresh SQLite file in .work/<name>/ on a free port, not started yet."""
+    directory = WORK / name
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "herald",
+        "serve",
+        "--port",
+        str(port),
+        "--store",
+        f"sqlite:///{directory / 'herald.sqlite3'}",
+        "--workers",
+        str(workers),
+        "--durability",
+        durability,
+        "--log-level",
+        "warning",
+    ]
+    return Server(name, command, port, cwd=directory)
+
+
+def remove_work(name: str) -> None:
+    """Delete .work/<name>/, e.g. a server's SQLite files once it has stopped."""
+    shutil.rmtree(WORK / name, ignore_errors=True)
+
+
+def api_json(
+    base: str, method: str, path: str, body: Any = None, project: str = "herald-bench"
+) -> tuple[int, Any]:
+    """One Zaqar v2 API call with the headers the benchmarks send; status and decoded JSON."""
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Client-ID": "3c5a6d8e-2b1f-4e7a-9c0d-6f4b2a1e8d35",
+            "X-Project-ID": project,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            status, data = int(answer.status), answer.read()
+    except urllib.error.HTTPError as exc:
+        status, data = int(exc.code), exc.read()
+    return status, json.loads(data) if data.strip() else None
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """A process's resident set and its peak so far (VmRSS, VmHWM), in MiB."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
 def http_status(url: str) -> int | None:
     """The status a GET answers, or None when nothing listens."""
     try:
