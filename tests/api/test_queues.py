@@ -207,8 +207,19 @@ def test_name_filter_searches_names(api: httpx.Client) -> None:
     assert names == ["billing"]
 
 
-def test_name_filter_that_is_not_a_regex_is_400(api: httpx.Client) -> None:
-    assert_error(api.get("/v2/queues", params={"name": "["}), 400)
+def test_name_filter_anchors_and_wildcards(api: httpx.Client) -> None:
+    for name in ("log.a", "logxa", "alog"):
+        api.put(f"/v2/queues/{name}")
+    names = [q["name"] for q in api.get("/v2/queues", params={"name": "^log.a$"}).json()["queues"]]
+    assert names == ["log.a", "logxa"]
+
+
+@pytest.mark.parametrize("pattern", ["[", "(a+)+$", "a*", "a|b", "x" * 65])
+def test_name_filter_beyond_plain_text_and_anchors_is_400(api: httpx.Client, pattern: str) -> None:
+    # Repetition and groups could make one listing backtrack for ever.
+    before = api.get("/v2/queues").json()
+    assert_error(api.get("/v2/queues", params={"name": pattern}), 400)
+    assert api.get("/v2/queues").json() == before
 
 
 def test_metadata_filters_match_exactly(api: httpx.Client) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,25 @@ Prepare = Callable[[dict[str, Any]], list[NewMessage]]
 
 Plan = Callable[[dict[str, Any]], ClaimRequest]
 """Makes a claim request from the queue's metadata (the service's rules)."""
+
+
+class QueueFilter:
+    """A queue listing's conditions, applied alike by every driver."""
+
+    def __init__(self, name_pattern: str | None, filters: dict[str, Any] | None) -> None:
+        self._pattern = re.compile(name_pattern) if name_pattern else None
+        self._filters = filters or {}
+
+    @property
+    def selective(self) -> bool:
+        """Whether any queue can fail the conditions."""
+        return self._pattern is not None or bool(self._filters)
+
+    def accepts_name(self, name: str) -> bool:
+        return self._pattern is None or self._pattern.search(name) is not None
+
+    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
+        return all(metadata.get(k) == v for k, v in self._filters.items())
 
 
 class DeleteOutcome(enum.Enum):

@@ -32,7 +32,14 @@ from herald.model import (
     QueueStats,
     StoredMessage,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, Store, delete_verdict
+from herald.storage.base import (
+    DeleteOutcome,
+    Plan,
+    Prepare,
+    QueueFilter,
+    Store,
+    delete_verdict,
+)
 from herald.storage.postgres_schema import migrate, quote_ident
 
 T = TypeVar("T")
@@ -379,10 +386,10 @@ class PostgresStore(Store):
         name_pattern: str | None = None,
         filters: dict[str, Any] | None = None,
     ) -> list[QueueEntry]:
-        pattern = re.compile(name_pattern) if name_pattern else None
+        wanted = QueueFilter(name_pattern, filters)
         # Filters are Python semantics (regex, equality of decoded JSON), so a
         # filtered listing reads the project's queues a batch at a time.
-        batch = limit if pattern is None and not filters else max(limit, _LIST_BATCH)
+        batch = max(limit, _LIST_BATCH) if wanted.selective else limit
 
         async def job(conn: _Connection) -> list[QueueEntry]:
             found: list[QueueEntry] = []
@@ -396,10 +403,10 @@ class PostgresStore(Store):
                 )
                 for row in rows:
                     name = row["name"]
-                    if pattern is not None and not pattern.search(name):
+                    if not wanted.accepts_name(name):
                         continue
                     metadata = _decode_metadata(row["metadata"])
-                    if filters and any(metadata.get(k) != v for k, v in filters.items()):
+                    if not wanted.accepts_metadata(metadata):
                         continue
                     found.append(QueueEntry(name, metadata))
                     if len(found) == limit:

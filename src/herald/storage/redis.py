@@ -30,7 +30,14 @@ from herald.model import (
     StoredMessage,
 )
 from herald.storage import redis_scripts
-from herald.storage.base import DeleteOutcome, Plan, Prepare, Store, delete_verdict
+from herald.storage.base import (
+    DeleteOutcome,
+    Plan,
+    Prepare,
+    QueueFilter,
+    Store,
+    delete_verdict,
+)
 
 log = logging.getLogger("herald")
 
@@ -318,7 +325,7 @@ class RedisStore(Store):
         name_pattern: str | None = None,
         filters: dict[str, Any] | None = None,
     ) -> list[QueueEntry]:
-        pattern = re.compile(name_pattern) if name_pattern else None
+        wanted = QueueFilter(name_pattern, filters)
         index = self.keys.queue_index(project)
         low = b"(" + marker.encode() if marker else b"-"
         chunk = max(limit, 50)
@@ -337,10 +344,10 @@ class RedisStore(Store):
                     blobs = await pipe.execute()
                 for raw, blob in zip(names, blobs, strict=True):
                     name = raw.decode()
-                    if blob is None or (pattern is not None and not pattern.search(name)):
+                    if blob is None or not wanted.accepts_name(name):
                         continue
                     metadata = _decode_metadata(blob)
-                    if filters and any(metadata.get(k) != v for k, v in filters.items()):
+                    if not wanted.accepts_metadata(metadata):
                         continue
                     found.append(QueueEntry(name, metadata))
                     if len(found) == limit:

@@ -7,7 +7,6 @@ through another connection so they never wait behind an fsync.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,7 +24,14 @@ from herald.model import (
     QueueStats,
     StoredMessage,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, Store, delete_verdict
+from herald.storage.base import (
+    DeleteOutcome,
+    Plan,
+    Prepare,
+    QueueFilter,
+    Store,
+    delete_verdict,
+)
 from herald.storage.sqlite_worker import SQLiteWorker
 
 # Each entry brings the schema from version i to i + 1 (PRAGMA user_version).
@@ -200,7 +206,7 @@ class SQLiteStore(Store):
         name_pattern: str | None = None,
         filters: dict[str, Any] | None = None,
     ) -> list[QueueEntry]:
-        pattern = re.compile(name_pattern) if name_pattern else None
+        wanted = QueueFilter(name_pattern, filters)
 
         def job(conn: sqlite3.Connection) -> list[QueueEntry]:
             rows = conn.execute(
@@ -209,10 +215,10 @@ class SQLiteStore(Store):
             )
             found: list[QueueEntry] = []
             for name, blob in rows:
-                if pattern is not None and not pattern.search(name):
+                if not wanted.accepts_name(name):
                     continue
                 metadata = _decode_metadata(blob)
-                if filters and any(metadata.get(k) != v for k, v in filters.items()):
+                if not wanted.accepts_metadata(metadata):
                     continue
                 found.append(QueueEntry(name, metadata))
                 if len(found) == limit:
