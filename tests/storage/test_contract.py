@@ -183,6 +183,36 @@ async def test_paging_never_repeats(store: Store) -> None:
     assert seen == ids
 
 
+async def test_a_marker_reader_never_skips_concurrent_posts(store: Store) -> None:
+    # Ids must become visible in order: a message committed after a reader
+    # passed its id would be skipped by every later page.
+    async def produce(worker: int) -> list[str]:
+        ids: list[str] = []
+        for n in range(20):
+            ids += await post(store, "q", f"{worker}-{n}", f"{worker}-{n}b")
+        return ids
+
+    async def read(done: asyncio.Event) -> list[str]:
+        seen: list[str] = []
+        marker = None
+        while True:
+            finished = done.is_set()
+            page = await store.list_messages(P, "q", everything(marker=marker), T0)
+            seen += [m.id for m in page]
+            marker = page[-1].id if page else marker
+            if not page and finished:
+                return seen
+            await asyncio.sleep(0)
+
+    done = asyncio.Event()
+    reader = asyncio.create_task(read(done))
+    posted = await asyncio.gather(*(produce(w) for w in range(8)))
+    done.set()
+    seen = await reader
+    assert sorted(seen) == sorted(i for ids in posted for i in ids)
+    assert len(seen) == len(set(seen))
+
+
 async def test_listing_hides_own_messages_without_echo(store: Store) -> None:
     await post(store, "q", "mine")
     await post(store, "q", "theirs", client=OTHER_CLIENT)
