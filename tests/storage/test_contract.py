@@ -372,6 +372,20 @@ async def test_expired_claim_frees_its_messages(store: Store) -> None:
     assert all(m.claim_count == 2 for m in second.messages)
 
 
+async def test_messages_of_a_collected_claim_are_claimable(store: Store) -> None:
+    ids = await post(store, "q", 1, 2, ttl=3600)
+    first = await store.create_claim(P, "q", claim(ttl=60), T0)
+    assert first is not None
+    await store.collect_garbage(T0 + 61)
+    assert await store.delete_message(P, "q", ids[0], first.id, T0 + 61) is (
+        DeleteOutcome.CLAIM_GONE
+    )
+    popped = await store.pop_messages(P, "q", 1, T0 + 62)
+    assert [m.id for m in popped] == ids[:1]
+    again = await store.create_claim(P, "q", claim(), T0 + 62)
+    assert again is not None and [m.id for m in again.messages] == ids[1:]
+
+
 async def test_get_claim_lists_its_live_messages(store: Store) -> None:
     ids = await post(store, "q", 1, 2)
     made = await store.create_claim(P, "q", claim(ttl=100), T0)

@@ -69,6 +69,15 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX claims_by_expiry ON claims (expires);
     """,
+    # Claims seek straight to the oldest unclaimed message instead of stepping
+    # over every claimed one: the claimable index leaves claimed rows out, and
+    # expired claims are ended (their messages' claim_id cleared) first.
+    """
+    CREATE INDEX messages_claimable ON messages (queue_id, id) WHERE claim_id IS NULL;
+    CREATE INDEX claims_by_queue ON claims (queue_id, expires);
+    UPDATE messages SET claim_id = NULL, claim_expires = 0
+        WHERE claim_id IS NOT NULL AND claim_id NOT IN (SELECT id FROM claims);
+    """,
 ]
 
 _MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
@@ -412,6 +421,7 @@ class SQLiteStore(Store):
             queue_id = _queue_id(conn, project, queue)
             if queue_id is None:
                 return []
+            _end_all_expired_claims(conn, queue_id, now)
             popped = _messages(_claimable(conn, queue_id, limit, now), now)
             if popped:
                 ids = [int(m.id) for m in popped]
@@ -434,6 +444,7 @@ class SQLiteStore(Store):
             queue_id = int(row[0])
             request = plan(_decode_metadata(row[1]))
             expires = now + request.ttl
+            _end_all_expired_claims(conn, queue_id, now)
             taken: list[int] = []
             after = 0
             while len(taken) < request.limit:
@@ -529,11 +540,7 @@ class SQLiteStore(Store):
                 "(SELECT id FROM messages WHERE expires <= ? LIMIT ?)",
                 (now, _GC_BATCH),
             ).rowcount
-            gone += conn.execute(
-                "DELETE FROM claims WHERE id IN (SELECT id FROM claims WHERE expires <= ? LIMIT ?)",
-                (now, _GC_BATCH),
-            ).rowcount
-            return gone
+            return gone + _end_expired_claims(conn, None, now)
 
         # Small batches keep each write transaction short; loop until clean.
         total = 0
@@ -598,11 +605,37 @@ def _messages(rows: Iterable[tuple[Any, ...]], now: float) -> list[StoredMessage
 def _claimable(
     conn: sqlite3.Connection, queue_id: int, limit: int, now: float, after: int = 0
 ) -> sqlite3.Cursor:
+    """The oldest claimable messages; the caller has ended the queue's expired claims."""
     return conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND id > ? "
-        "AND expires > ? AND claim_expires <= ? AND available <= ? ORDER BY id LIMIT ?",
-        (queue_id, after, now, now, now, limit),
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_claimable "
+        "WHERE queue_id = ? AND claim_id IS NULL AND id > ? AND expires > ? "
+        "AND available <= ? ORDER BY id LIMIT ?",
+        (queue_id, after, now, now, limit),
     )
+
+
+def _end_all_expired_claims(conn: sqlite3.Connection, queue_id: int, now: float) -> None:
+    while _end_expired_claims(conn, queue_id, now) == _GC_BATCH:
+        pass
+
+
+def _end_expired_claims(conn: sqlite3.Connection, queue_id: int | None, now: float) -> int:
+    """Clear the claims that ran out (of one queue, or all), so their messages count as free."""
+    where, args = ("queue_id = ? AND ", [queue_id]) if queue_id is not None else ("", [])
+    expired = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM claims WHERE {where}expires <= ? LIMIT ?", [*args, now, _GC_BATCH]
+        )
+    ]
+    if expired:
+        conn.execute(
+            "UPDATE messages SET claim_id = NULL, claim_expires = 0 "
+            f"WHERE claim_id IN ({_marks(expired)})",
+            expired,
+        )
+        conn.execute(f"DELETE FROM claims WHERE id IN ({_marks(expired)})", expired)
+    return len(expired)
 
 
 def _claim_is_live(conn: sqlite3.Connection, queue_id: int, claim_id: str, now: float) -> bool:
