@@ -67,6 +67,35 @@ def test_two_processes_share_queues_and_never_double_claim(store_uri: str, tmp_p
         assert not clash, f"{len(clash)} messages were in two live claims"
         assert len(owner) == MESSAGES
 
+        # Metadata changed through one process rules the next post through the other.
+        patch = [{"op": "add", "path": "/metadata/_default_message_ttl", "value": 777}]
+        patched = b.patch(
+            "/v2/queues/work",
+            json=patch,
+            headers={"Content-Type": "application/openstack-messaging-v2.0-json-patch"},
+        )
+        assert patched.status_code == 200
+        posted_after = a.post("/v2/queues/work/messages", json={"messages": [{"body": "late"}]})
+        assert a.get(posted_after.json()["resources"][0]).json()["ttl"] == 777
+        tiny = [{"op": "add", "path": "/metadata/_max_messages_post_size", "value": 10}]
+        b.patch(
+            "/v2/queues/work",
+            json=tiny,
+            headers={"Content-Type": "application/openstack-messaging-v2.0-json-patch"},
+        )
+        refused = a.post("/v2/queues/work/messages", json={"messages": [{"body": "x" * 50}]})
+        assert refused.status_code == 400
+        roomy = [{"op": "replace", "path": "/metadata/_max_messages_post_size", "value": 4096}]
+        b.patch(
+            "/v2/queues/work",
+            json=roomy,
+            headers={"Content-Type": "application/openstack-messaging-v2.0-json-patch"},
+        )
+        accepted = a.post("/v2/queues/work/messages", json={"messages": [{"body": "x" * 50}]})
+        assert accepted.status_code == 201
+        for created in (posted_after, accepted):
+            a.delete(created.json()["resources"][0])
+
         # A message claimed through one process is deleted through the other.
         message_id, claim_id = next(iter(owner.items()))
         href = f"/v2/queues/work/messages/{message_id}"

@@ -48,6 +48,8 @@ _MESSAGE_ID = re.compile(r"^[0-9]{1,15}$")  # sorted-set scores are exact below 
 _GC_BATCH = 500
 _GC_MAX_BATCHES = 100
 _METADATA_RETRIES = 100
+_STALE_RETRIES = 20
+_METADATA_SEEN_MAX = 10_000
 # Replies Redis gives while it cannot serve for now (those redis-py has no
 # class for are told by their code); any other error reply is a bug.
 _TRANSIENT_ERRORS = (
@@ -134,6 +136,9 @@ class RedisStore(Store):
         self.where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        # Queue metadata as last seen, so that a post is one command: the post
+        # script refuses, and sends the current metadata, when it has changed.
+        self._metadata_seen: dict[tuple[str, str], bytes] = {}
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> RedisStore:
@@ -386,14 +391,47 @@ class RedisStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
-        messages = prepare(await self.queue_metadata(project, queue) or {})
-        args: list[str | bytes | int] = [queue, client_id, len(messages)]
-        for m in messages:
-            args += [bytes(m.body), str(m.ttl), _num(now + m.ttl), _num(now + m.delay)]
-        # With appendfsync always, Redis answers a script only after the AOF
-        # holds it, so the ids below are returned no earlier than durable.
-        first = int(await self._run("post", self.keys.queue_base(project, queue), now, args))
-        return [str(first + i) for i in range(len(messages))]
+        key = (project, queue)
+        base = self.keys.queue_base(project, queue)
+        seen = self._metadata_seen.get(key)
+        fresh = seen is None
+        if seen is None:
+            seen = await self._metadata_blob(base)
+        for _ in range(_STALE_RETRIES):
+            try:
+                messages = prepare(_decode_metadata(seen) if seen else {})
+            except Exception:
+                if fresh:
+                    raise
+                # Refused on metadata that may be stale: decide on the current one.
+                seen, fresh = await self._metadata_blob(base), True
+                continue
+            args: list[str | bytes | int] = [queue, client_id, len(messages), seen]
+            for m in messages:
+                args += [bytes(m.body), str(m.ttl), _num(now + m.ttl), _num(now + m.delay)]
+            # With appendfsync always, Redis answers a script only after the AOF
+            # holds it, so the ids below are returned no earlier than durable.
+            answer = await self._run("post", base, now, args)
+            if isinstance(answer, list):
+                seen, fresh = bytes(answer[0]), True
+                self._remember(key, seen)
+                continue
+            self._remember(key, seen or b"{}")
+            first = int(answer)
+            return [str(first + i) for i in range(len(messages))]
+        raise ServiceUnavailable(
+            f"The metadata of queue {queue} kept changing during a post; please try again."
+        )
+
+    async def _metadata_blob(self, base: str) -> bytes:
+        with self._guard():
+            blob = await self._redis.hget(base, "meta")
+        return b"" if blob is None else blob.encode() if isinstance(blob, str) else blob
+
+    def _remember(self, key: tuple[str, str], blob: bytes) -> None:
+        if len(self._metadata_seen) >= _METADATA_SEEN_MAX:
+            self._metadata_seen.clear()
+        self._metadata_seen[key] = blob
 
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
