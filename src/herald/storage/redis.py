@@ -497,31 +497,48 @@ class RedisStore(Store):
     # Claims
 
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
-        metadata = await self.queue_metadata(project, queue)
-        if metadata is None:
-            return None
-        request = plan(metadata)
-        claim_id = str(uuid.uuid4())
-        until = now + request.ttl
-        rule = request.dead_letter
-        args = [
-            str(request.limit),
-            claim_id,
-            str(request.ttl),
-            _num(until),
-            _num(until + request.grace),
-            str(request.ttl + request.grace),
-            rule.queue if rule else "",
-            str(rule.max_claim_count) if rule else "0",
-            "" if rule is None or rule.ttl is None else str(int(rule.ttl)),
-        ]
-        dead_letters = self.keys.queue_base(project, rule.queue) if rule else None
-        rows = await self._run(
-            "claim", self.keys.queue_base(project, queue), now, args, dead_letters
+        key = (project, queue)
+        base = self.keys.queue_base(project, queue)
+        seen = self._metadata_seen.get(key)
+        fresh = seen is None
+        if seen is None:
+            seen = await self._metadata_blob(base)
+        for _ in range(_STALE_RETRIES):
+            if not seen:
+                if fresh:
+                    return None
+                seen, fresh = await self._metadata_blob(base), True
+                continue
+            request = plan(_decode_metadata(seen))
+            claim_id = str(uuid.uuid4())
+            until = now + request.ttl
+            rule = request.dead_letter
+            args: list[str | bytes | int] = [
+                str(request.limit),
+                claim_id,
+                str(request.ttl),
+                _num(until),
+                _num(until + request.grace),
+                str(request.ttl + request.grace),
+                rule.queue if rule else "",
+                str(rule.max_claim_count) if rule else "0",
+                "" if rule is None or rule.ttl is None else str(int(rule.ttl)),
+                seen,
+            ]
+            dead_letters = self.keys.queue_base(project, rule.queue) if rule else None
+            rows = await self._run("claim", base, now, args, dead_letters)
+            if rows and isinstance(rows[0], bytes):
+                # The metadata changed since it was seen: plan again on the current one.
+                seen, fresh = rows[0], True
+                self._remember(key, seen)
+                continue
+            self._remember(key, seen)
+            if rows is None:
+                return None
+            return Claim(claim_id, request.ttl, now, [_message(row) for row in rows])
+        raise ServiceUnavailable(
+            f"The metadata of queue {queue} kept changing during a claim; please try again."
         )
-        if rows is None:
-            return None
-        return Claim(claim_id, request.ttl, now, [_message(row) for row in rows])
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         row = await self._run("get_claim", self.keys.queue_base(project, queue), now, [claim_id])

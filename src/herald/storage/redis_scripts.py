@@ -171,8 +171,14 @@ return first
 
 # ARGV[5] limit, [6] claim id, [7] ttl, [8] claim expiry, [9] extended message
 # expiry, [10] extended message ttl, [11] dead-letter queue ('' for none),
-# [12] max claim count, [13] dead-letter ttl ('' keeps the message's).
+# [12] max claim count, [13] dead-letter ttl ('' keeps the message's), [14]
+# the metadata the claim was planned from. Returns the claimed messages, nil
+# when none, or {current metadata} when the metadata has changed.
 CLAIM = r"""
+local current = redis.call('HGET', Q.rec, 'meta') or ''
+if current ~= ARGV[14] then
+  return {current}
+end
 normalize(Q)
 local limit = tonumber(ARGV[5])
 local cid, ttl, until_s, ext_e, ext_t = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
