@@ -48,6 +48,7 @@ from herald.bench.workload import BenchConfig
 ZAQAR_VERSION = "23.0.1"
 ZAQAR_VENV = HERE / ".zaqar-venv"
 POSTGRES_DATABASE = "herald_bench"
+REDIS_PREFIX = "bench_x"
 
 ZAQAR_CONF = """\
 [DEFAULT]
@@ -269,7 +270,7 @@ def targets(args: argparse.Namespace) -> list[Target]:
         if target:
             found.append(target)
     if "herald-redis" in chosen:
-        store = f"{args.redis}?prefix=bench_x"
+        store = f"{args.redis}?prefix={REDIS_PREFIX}"
         target = herald_target("herald-redis", "Herald, Redis", store, args)
         if target:
             found.append(target)
@@ -544,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             target.server.stop()
         if any(t.key == "herald-postgres" for t in found):
             postgres_admin(args.postgres, f"DROP DATABASE IF EXISTS {POSTGRES_DATABASE}")
+        _clean_redis(args, {t.key for t in found})
     summary = summarise(runs, found)
     markdown = render(summary, found, args, info)
     document = {
@@ -558,6 +560,25 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown)
     say(f"wrote {json_path} and {md_path}")
     return 0
+
+
+def _clean_redis(args: argparse.Namespace, keys: set[str]) -> None:
+    """Remove what the servers keep in Redis beyond their queues (counters, claims)."""
+    import redis
+
+    if "herald-redis" in keys:
+        client = redis.Redis.from_url(args.redis)
+        leftovers = list(client.scan_iter(match=f"{REDIS_PREFIX}:*", count=1000))
+        if leftovers:
+            client.delete(*leftovers)
+        client.close()
+    if "zaqar" in keys:
+        parts = urlsplit(args.redis)
+        client = redis.Redis(
+            host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=args.zaqar_redis_db
+        )
+        client.flushdb()
+        client.close()
 
 
 def _drop_queues(target: Target, workloads: list[str], args: argparse.Namespace) -> None:
