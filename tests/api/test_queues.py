@@ -214,6 +214,13 @@ def test_name_filter_anchors_and_wildcards(api: httpx.Client) -> None:
     assert names == ["log.a", "logxa"]
 
 
+@pytest.mark.parametrize("pattern", ["x" * 64, "^" + "x" * 64 + "$"])
+def test_name_filter_of_the_longest_name_is_accepted(api: httpx.Client, pattern: str) -> None:
+    api.put(f"/v2/queues/{'x' * 64}")
+    names = [q["name"] for q in api.get("/v2/queues", params={"name": pattern}).json()["queues"]]
+    assert names == ["x" * 64]
+
+
 @pytest.mark.parametrize("pattern", ["[", "(a+)+$", "a*", "a|b", "x" * 65])
 def test_name_filter_beyond_plain_text_and_anchors_is_400(api: httpx.Client, pattern: str) -> None:
     # Repetition and groups could make one listing backtrack for ever.
