@@ -100,7 +100,6 @@ class Connection:
         self.host = host
         self.port = port
         self._protocol: _Protocol | None = None
-        self.connects = 0
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
         """Send prebuilt request bytes; the response status and body."""
@@ -109,13 +108,8 @@ class Connection:
         reused = protocol is not None and not protocol.closed
         if protocol is None or protocol.closed:
             protocol = await self._connect(loop)
-        waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
-        protocol.waiter = waiter
-        protocol.answered = False
-        assert protocol.transport is not None
-        protocol.transport.write(request)
         try:
-            return await waiter
+            return await self._exchange(loop, protocol, request)
         except ConnectionError:
             self._protocol = None
             # A kept-alive connection the server closed while idle fails
@@ -123,9 +117,15 @@ class Connection:
             # so one retry on a fresh connection is safe.
             if not reused or protocol.answered:
                 raise
-        protocol = await self._connect(loop)
-        waiter = loop.create_future()
+        return await self._exchange(loop, await self._connect(loop), request)
+
+    @staticmethod
+    async def _exchange(
+        loop: asyncio.AbstractEventLoop, protocol: _Protocol, request: bytes
+    ) -> tuple[int, bytes]:
+        waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
         protocol.waiter = waiter
+        protocol.answered = False
         assert protocol.transport is not None
         protocol.transport.write(request)
         return await waiter
@@ -133,7 +133,6 @@ class Connection:
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         _, protocol = await loop.create_connection(_Protocol, self.host, self.port)
         self._protocol = protocol
-        self.connects += 1
         return protocol
 
     def close(self) -> None:
