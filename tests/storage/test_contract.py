@@ -213,6 +213,25 @@ async def test_a_marker_reader_never_skips_concurrent_posts(store: Store) -> Non
     assert len(seen) == len(set(seen))
 
 
+async def test_concurrent_posts_each_get_their_own_messages(store: Store) -> None:
+    # Drivers may send concurrent posts to the backend together; each post
+    # must still get back exactly the ids of its own messages, in its order.
+    async def produce(queue: str, n: int) -> tuple[str, int, list[str]]:
+        size = 1 + n % 3
+        ids = await post(store, queue, *(f"{queue}-{n}-{k}" for k in range(size)))
+        return queue, n, ids
+
+    posted = await asyncio.gather(*(produce(f"q{n % 3}", n) for n in range(60)))
+    for queue, n, ids in posted:
+        assert len(ids) == 1 + n % 3
+        assert bodies(await store.get_messages(P, queue, ids, T0)) == [
+            f"{queue}-{n}-{k}" for k in range(len(ids))
+        ]
+        assert ids == sorted(ids, key=int)
+    everyone = [i for _, _, ids in posted for i in ids]
+    assert len(set(everyone)) == len(everyone)
+
+
 async def test_listing_hides_own_messages_without_echo(store: Store) -> None:
     await post(store, "q", "mine")
     await post(store, "q", "theirs", client=OTHER_CLIENT)

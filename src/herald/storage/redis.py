@@ -38,6 +38,7 @@ from herald.storage.base import (
     Store,
     delete_verdict,
 )
+from herald.storage.redis_wire import ScriptPipeline, connect
 
 log = logging.getLogger("herald")
 
@@ -136,6 +137,7 @@ class RedisStore(Store):
         self.where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._pipeline: ScriptPipeline | None = None
         # Queue metadata as last seen, so that a post is one command: the post
         # script refuses, and sends the current metadata, when it has changed.
         self._metadata_seen: dict[tuple[str, str], bytes] = {}
@@ -196,7 +198,7 @@ class RedisStore(Store):
         # No retries inside redis-py: a retried script could run twice, and a
         # failing request should fail fast rather than hang; the pool still
         # replaces dead connections when it hands them out.
-        client = aioredis.Redis.from_url(
+        client = connect(
             self.url,
             socket_timeout=self.socket_timeout,
             socket_connect_timeout=self.connect_timeout,
@@ -217,6 +219,7 @@ class RedisStore(Store):
             raise
         self._client = client
         self._scripts = scripts
+        self._pipeline = ScriptPipeline(client)
 
     async def _report_persistence(self, client: aioredis.Redis) -> None:
         """Log what a 201 will mean, as far as the server lets us see its settings."""
@@ -243,6 +246,7 @@ class RedisStore(Store):
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
+            self._pipeline = None
             await client.aclose()
 
     async def ping(self) -> bool:
@@ -272,10 +276,10 @@ class RedisStore(Store):
         if second_queue is not None:
             names += keys.queue(second_queue)
         argv = [keys.message_prefix, keys.claim_prefix, keys.members_prefix, _num(now), *args]
-        if not self._scripts:
+        if self._pipeline is None:
             raise ServiceUnavailable(f"The Redis store at {self.where} is not open.")
         with self._guard():
-            return await self._scripts[script](keys=names, args=argv)
+            return await self._pipeline.call(self._scripts[script], names, argv)
 
     # Queues
 

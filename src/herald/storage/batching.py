@@ -1,0 +1,86 @@
+"""Requests that reach a driver together leave for the backend together.
+
+A round trip to Redis or PostgreSQL costs the API process more than the work
+the backend does for one small request; sending everything that arrived in
+the same turn of the event loop (or, with `exclusive`, while the previous
+batch for the same key was out) as one batch pays that cost once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+I = TypeVar("I")  # noqa: E741 - the item type, next to K and R
+R = TypeVar("R")
+
+Send = Callable[[K, list[I]], Awaitable[Sequence[R | BaseException]]]
+
+
+class Batcher(Generic[K, I, R]):
+    """Collects items per key and hands each batch to `send`.
+
+    `send` answers one result or exception per item, in order; if it raises,
+    every item of the batch gets that exception. With `exclusive`, a key has at
+    most one batch out at a time, and items that arrive meanwhile form the next.
+    """
+
+    def __init__(self, send: Send[K, I, R], *, exclusive: bool = False) -> None:
+        self._send = send
+        self._exclusive = exclusive
+        self._waiting: dict[K, list[tuple[I, asyncio.Future[R]]]] = {}
+        self._out: set[K] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, key: K, item: I) -> R:
+        """Send `item` with whatever else is waiting under `key`; return its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            waiting.append((item, future))
+        else:
+            self._waiting[key] = [(item, future)]
+            if key not in self._out:
+                # Later submissions of this loop turn join the batch.
+                loop.call_soon(self._start, key)
+        return await future
+
+    def _start(self, key: K) -> None:
+        entries = self._waiting.pop(key, None)
+        if not entries:
+            return
+        if self._exclusive:
+            self._out.add(key)
+        task = asyncio.get_running_loop().create_task(self._deliver(key, entries))
+        # The loop holds tasks weakly: keep each until it is done.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, key: K, entries: list[tuple[I, asyncio.Future[R]]]) -> None:
+        try:
+            try:
+                results = await self._send(key, [item for item, _ in entries])
+                if len(results) != len(entries):
+                    raise AssertionError(f"{len(results)} results for {len(entries)} items")
+            except BaseException as exc:
+                for _, future in entries:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for (_, future), result in zip(entries, results, strict=True):
+                if future.done():
+                    continue  # its request went away meanwhile
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+        finally:
+            if self._exclusive:
+                self._out.discard(key)
+                if key in self._waiting:
+                    self._start(key)
