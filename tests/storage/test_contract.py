@@ -451,6 +451,21 @@ async def test_concurrent_claims_never_share_a_message(store: Store) -> None:
     assert len(taken) == 200 and len(set(taken)) == 200
 
 
+async def test_concurrent_deletes_of_one_message_delete_it_once(store: Store) -> None:
+    ids = await post(store, "q", "once", "other")
+    made = await store.create_claim(P, "q", claim(limit=1), T0)
+    assert made is not None
+    # Concurrent reads first, so that a pooled driver has connections for all.
+    await asyncio.gather(*(store.queue_metadata(P, "q") for _ in range(16)))
+    outcomes = await asyncio.gather(
+        *(store.delete_message(P, "q", ids[0], made.id, T0) for _ in range(8)),
+        *(store.delete_message(P, "q", ids[1], None, T0) for _ in range(8)),
+    )
+    assert outcomes.count(DeleteOutcome.DELETED) == 2
+    assert outcomes.count(DeleteOutcome.MISSING) == 14
+    assert await store.get_messages(P, "q", ids, T0) == []
+
+
 async def test_dead_letter_after_max_claims(store: Store) -> None:
     rule = DeadLetter("dlq", max_claim_count=2, ttl=7200)
     ids = await post(store, "q", "poison", "good")

@@ -28,6 +28,7 @@ from herald.model import (
     DeadLetter,
     MessageQuery,
     MessageRef,
+    NewMessage,
     QueueEntry,
     QueueStats,
     StoredMessage,
@@ -40,6 +41,7 @@ from herald.storage.base import (
     Store,
     delete_verdict,
 )
+from herald.storage.batching import Batcher
 from herald.storage.postgres_schema import migrate, quote_ident
 
 T = TypeVar("T")
@@ -148,6 +150,15 @@ def _schema_name(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """One post's messages, waiting to be inserted with the others of its queue."""
+
+    client_id: str
+    now: float
+    messages: list[NewMessage]
+
+
 _OPTION_PARSERS: dict[str, Callable[[str], Any]] = {
     "schema": _schema_name,
     "min_size": _count,
@@ -171,6 +182,11 @@ class PostgresStore(Store):
         self._queues = f"{schema}.queues"
         self._messages = f"{schema}.messages"
         self._claims = f"{schema}.claims"
+        # Posts to one queue wait for its row lock anyway: those that arrive
+        # meanwhile go together, under one lock and one commit.
+        self._posts: Batcher[tuple[str, str], _Post, list[str]] = Batcher(
+            self._insert_posts, exclusive=True
+        )
         # The queue named by parameters $1 (project) and $2 (name).
         self._queue_of = f"(SELECT id FROM {self._queues} WHERE project = $1 AND name = $2)"
 
@@ -487,15 +503,27 @@ class PostgresStore(Store):
         now: float,
     ) -> list[str]:
         messages = prepare(await self.queue_metadata(project, queue) or {})
-        bodies = [bytes(m.body) for m in messages]
-        ttls = [m.ttl for m in messages]
-        delays = [m.delay for m in messages]
+        if not messages:
+            return []
+        return await self._posts.submit((project, queue), _Post(client_id, now, messages))
 
-        async def insert(conn: _Connection) -> list[str]:
+    async def _insert_posts(self, key: tuple[str, str], posts: list[_Post]) -> list[list[str]]:
+        """Insert the posts to one queue that came in together, in one statement."""
+        project, queue = key
+        rows = [(post, m) for post in posts for m in post.messages]
+        arrays = (
+            [post.client_id for post, _ in rows],
+            [post.now for post, _ in rows],
+            [bytes(m.body) for _, m in rows],
+            [m.ttl for _, m in rows],
+            [m.delay for _, m in rows],
+        )
+
+        async def insert(conn: _Connection) -> list[int]:
             # Locking the queue row makes posts to one queue take turns until
             # they commit, so ids become visible in order and a reader paging
             # by marker can never step past a message committed later.
-            rows = await conn.fetch(
+            found = await conn.fetch(
                 f"""
                 WITH q AS (
                     SELECT id FROM {self._queues} WHERE project = $1 AND name = $2
@@ -503,40 +531,38 @@ class PostgresStore(Store):
                 )
                 INSERT INTO {self._messages}
                     (queue_id, client_id, body, ttl, created, expires, available)
-                SELECT q.id, $3::text, m.body, m.ttl, $4::float8, $4::float8 + m.ttl,
-                       $4::float8 + m.delay
-                FROM q, unnest($5::bytea[], $6::int4[], $7::int4[])
-                    WITH ORDINALITY AS m(body, ttl, delay, n)
+                SELECT q.id, m.client_id, m.body, m.ttl, m.now, m.now + m.ttl,
+                       m.now + m.delay
+                FROM q, unnest($3::text[], $4::float8[], $5::bytea[], $6::int4[], $7::int4[])
+                    WITH ORDINALITY AS m(client_id, now, body, ttl, delay, n)
                 ORDER BY m.n
                 RETURNING id
                 """,
                 project,
                 queue,
-                client_id,
-                now,
-                bodies,
-                ttls,
-                delays,
+                *arrays,
             )
             # Identity values are drawn in the ORDER BY's order.
-            return [str(i) for i in sorted(r["id"] for r in rows)]
+            return sorted(r["id"] for r in found)
 
-        if not messages:
-            return []
-        ids = await self._run(insert)
-        if ids:
-            return ids
-
-        async def create_then_insert(conn: _Connection) -> list[str]:
+        async def create_then_insert(conn: _Connection) -> list[int]:
             await self._lock_queue(conn, project, queue)
             return await insert(conn)
 
-        # The queue did not exist: create it (or find it created meanwhile) and
-        # post, in one transaction that holds the queue's row throughout.
-        ids = await self._transaction(create_then_insert)
+        ids = await self._run(insert)
         if not ids:
-            raise AssertionError(f"posting to the locked queue {queue} inserted nothing")
-        return ids
+            # The queue did not exist: create it (or find it created meanwhile)
+            # and post, in one transaction that holds the queue's row throughout.
+            ids = await self._transaction(create_then_insert)
+        if len(ids) != len(rows):
+            raise AssertionError(f"posting {len(rows)} messages to {queue} inserted {len(ids)}")
+        answers: list[list[str]] = []
+        start = 0
+        for post in posts:
+            end = start + len(post.messages)
+            answers.append([str(i) for i in ids[start:end]])
+            start = end
+        return answers
 
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
@@ -674,28 +700,41 @@ class PostgresStore(Store):
         if rowid is None:
             return DeleteOutcome.MISSING
         given = _claim_uuid(claim_id) if claim_id is not None else None
+        look = f"""
+            SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
+                EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = $5
+                        AND c.queue_id = m.queue_id AND c.expires > $4) AS given_live
+            FROM {self._messages} m
+            WHERE m.queue_id = {self._queue_of} AND m.{_EITHER_STATE}
+              AND m.id = $3 AND m.expires > $4
+            """
 
-        async def job(conn: _Connection) -> DeleteOutcome:
-            row = await conn.fetchrow(
-                f"""
-                SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
-                    EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = $5
-                            AND c.queue_id = m.queue_id AND c.expires > $4) AS given_live
-                FROM {self._messages} m
-                WHERE m.queue_id = {self._queue_of} AND m.{_EITHER_STATE}
-                  AND m.id = $3 AND m.expires > $4
-                FOR UPDATE OF m
-                """,
-                project,
-                queue,
-                rowid,
-                now,
-                given,
-            )
+        def verdict_of(row: Any) -> DeleteOutcome:
             if row is None:
                 return DeleteOutcome.MISSING
             live = str(row["claim_id"]) if row["claim_id"] and row["claim_expires"] > now else None
-            verdict = delete_verdict(live, claim_id, bool(row["given_live"]))
+            return delete_verdict(live, claim_id, bool(row["given_live"]))
+
+        async def optimistic(conn: _Connection) -> DeleteOutcome | None:
+            # Two statements and no transaction: the delete goes ahead only if
+            # the message's claim is still the one judged; else None.
+            row = await conn.fetchrow(look, project, queue, rowid, now, given)
+            verdict = verdict_of(row)
+            if verdict is not DeleteOutcome.DELETED:
+                return verdict
+            gone = await conn.fetchval(
+                f"DELETE FROM {self._messages} WHERE queue_id = $1 AND claimed = $2 "
+                "AND id = $3 AND claim_id IS NOT DISTINCT FROM $4 RETURNING true",
+                row["queue_id"],
+                row["claimed"],
+                rowid,
+                row["claim_id"],
+            )
+            return verdict if gone else None
+
+        async def locked(conn: _Connection) -> DeleteOutcome:
+            row = await conn.fetchrow(look + "FOR UPDATE OF m", project, queue, rowid, now, given)
+            verdict = verdict_of(row)
             if verdict is DeleteOutcome.DELETED:
                 await conn.execute(
                     f"DELETE FROM {self._messages} WHERE queue_id = $1 AND claimed = $2 "
@@ -706,15 +745,21 @@ class PostgresStore(Store):
                 )
             return verdict
 
-        return await self._transaction(job)
+        outcome = await self._run(optimistic)
+        if outcome is not None:
+            return outcome
+        # The message changed hands between the two statements: decide again
+        # holding its row.
+        return await self._transaction(locked)
 
     async def pop_messages(
         self, project: str, queue: str, limit: int, now: float
     ) -> list[StoredMessage]:
         async def job(conn: _Connection) -> list[StoredMessage]:
-            queue_id = await self._free_expired_claims(conn, project, queue, now)
-            if queue_id is None:
+            found = await self._free_expired_claims(conn, project, queue, now)
+            if found is None:
                 return []
+            queue_id = found[0]
             # One statement: picking and deleting are one transaction.
             rows = await conn.fetch(
                 f"""
@@ -745,12 +790,13 @@ class PostgresStore(Store):
 
     async def _free_expired_claims(
         self, conn: _Connection, project: str, queue: str, now: float
-    ) -> int | None:
-        """End the queue's expired claims so their messages are free again; the queue's id.
+    ) -> tuple[int, dict[str, Any]] | None:
+        """End the queue's expired claims so their messages are free again; the queue's
+        id and metadata.
 
         A statement of its own: ending expired claims is complete by itself, and
         claims locked by another transaction are skipped, as that one is ending them."""
-        queue_id = await conn.fetchval(
+        row = await conn.fetchrow(
             f"""
             WITH expired AS MATERIALIZED (
                 SELECT id FROM {self._claims}
@@ -765,21 +811,16 @@ class PostgresStore(Store):
                 UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
                 FROM gone WHERE m.claim_id = gone.id AND m.queue_id = gone.queue_id
             )
-            SELECT {self._queue_of}
+            SELECT id, metadata FROM {self._queues} WHERE project = $1 AND name = $2
             """,
             project,
             queue,
             now,
         )
-        return None if queue_id is None else int(queue_id)
+        return None if row is None else (int(row["id"]), _decode_metadata(row["metadata"]))
 
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
-        metadata = await self.queue_metadata(project, queue)
-        if metadata is None:
-            return None
-        request = plan(metadata)
         claim_id = uuid.uuid4()
-        expires = now + request.ttl
         # One statement picks, claims and records the claim; the grace rule keeps
         # a message alive until `grace` seconds after the claim ends. The pick is
         # MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
@@ -806,35 +847,49 @@ class PostgresStore(Store):
             )
             SELECT * FROM claimed ORDER BY id
             """
-        common = (claim_id, expires, request.ttl, request.grace)
-        rule = request.dead_letter
 
-        async def claim_oldest(conn: _Connection) -> Claim | None:
-            queue_id = await self._free_expired_claims(conn, project, queue, now)
-            if queue_id is None:
-                return None
+        async def claim(
+            conn: _Connection, queue_id: int, request: ClaimRequest, taken: list[int] | None
+        ) -> Claim | None:
             pick = self._oldest_claimable(request.limit)
-            rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *common)
+            extra: tuple[Any, ...] = ()
+            if taken is not None:
+                pick, extra = "SELECT unnest($7::int8[]) AS id", (taken,)
+            expires = now + request.ttl
+            settings = (claim_id, expires, request.ttl, request.grace, *extra)
+            rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *settings)
             return Claim(str(claim_id), request.ttl, now, _messages(rows, now)) if rows else None
 
-        async def claim_sparing_dead_letters(conn: _Connection) -> Claim | None:
-            assert rule is not None
-            queue_id = await self._free_expired_claims(conn, project, queue, now)
-            if queue_id is None:
+        async def claim_oldest(conn: _Connection) -> Claim | ClaimRequest | None:
+            found = await self._free_expired_claims(conn, project, queue, now)
+            if found is None:
                 return None
+            queue_id, metadata = found
+            request = plan(metadata)
+            if request.dead_letter is not None:
+                return request  # this needs a transaction: see below
+            return await claim(conn, queue_id, request, None)
+
+        async def claim_sparing_dead_letters(conn: _Connection) -> Claim | None:
+            found = await self._free_expired_claims(conn, project, queue, now)
+            if found is None:
+                return None
+            queue_id, metadata = found
+            request = plan(metadata)
+            rule = request.dead_letter
+            if rule is None:  # the metadata changed meanwhile
+                return await claim(conn, queue_id, request, None)
             taken = await self._pick_sparing_dead_letters(
                 conn, project, queue_id, request, rule, now
             )
-            if not taken:
-                return None
-            pick = "SELECT unnest($7::int8[]) AS id"
-            rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *common, taken)
-            return Claim(str(claim_id), request.ttl, now, _messages(rows, now)) if rows else None
+            return await claim(conn, queue_id, request, taken) if taken else None
 
-        if rule is None:
-            # Ending expired claims, then one statement that claims: no
-            # explicit transaction needed, which saves two round trips.
-            return await self._run(claim_oldest)
+        # Ending expired claims (which reads the metadata too), then one
+        # statement that claims: no explicit transaction, two round trips.
+        outcome = await self._run(claim_oldest)
+        if not isinstance(outcome, ClaimRequest):
+            return outcome
+        # Sparing dead letters reads and writes in several steps.
         return await self._transaction(claim_sparing_dead_letters)
 
     async def _pick_sparing_dead_letters(
