@@ -7,6 +7,7 @@ import asyncio
 import msgspec
 import pytest
 
+from herald.errors import InvalidRequest
 from herald.model import ClaimRequest, DeadLetter, MessageQuery, NewMessage
 from herald.storage.base import DeleteOutcome, Plan, Store
 
@@ -230,6 +231,27 @@ async def test_concurrent_posts_each_get_their_own_messages(store: Store) -> Non
         assert ids == sorted(ids, key=int)
     everyone = [i for _, _, ids in posted for i in ids]
     assert len(set(everyone)) == len(everyone)
+
+
+async def test_a_post_refused_by_its_rules_fails_alone_among_concurrent_posts(
+    store: Store,
+) -> None:
+    await store.create_queue(P, "q", {"limit": 1})
+
+    def refuse(metadata: dict) -> list[NewMessage]:
+        raise InvalidRequest(f"refused under {metadata}")
+
+    outcomes = await asyncio.gather(
+        post(store, "q", "before"),
+        store.post_messages(P, "q", refuse, CLIENT, T0),
+        post(store, "q", "after"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], InvalidRequest)
+    assert str(outcomes[1]) == "refused under {'limit': 1}"
+    listed = await store.list_messages(P, "q", everything(), T0)
+    assert bodies(listed) == ["before", "after"]
+    assert [m.id for m in listed] == [*outcomes[0], *outcomes[2]]
 
 
 async def test_listing_hides_own_messages_without_echo(store: Store) -> None:

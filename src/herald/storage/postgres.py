@@ -152,11 +152,11 @@ def _schema_name(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Post:
-    """One post's messages, waiting to be inserted with the others of its queue."""
+    """A post waiting to be made and inserted with the others to its queue."""
 
+    prepare: Prepare
     client_id: str
     now: float
-    messages: list[NewMessage]
 
 
 _OPTION_PARSERS: dict[str, Callable[[str], Any]] = {
@@ -502,15 +502,29 @@ class PostgresStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
-        messages = prepare(await self.queue_metadata(project, queue) or {})
-        if not messages:
-            return []
-        return await self._posts.submit((project, queue), _Post(client_id, now, messages))
+        return await self._posts.submit((project, queue), _Post(prepare, client_id, now))
 
-    async def _insert_posts(self, key: tuple[str, str], posts: list[_Post]) -> list[list[str]]:
-        """Insert the posts to one queue that came in together, in one statement."""
+    async def _insert_posts(
+        self, key: tuple[str, str], posts: list[_Post]
+    ) -> list[list[str] | BaseException]:
+        """Insert the posts to one queue that came in together: one metadata read
+        and one statement for all of them."""
         project, queue = key
-        rows = [(post, m) for post in posts for m in post.messages]
+        metadata = await self.queue_metadata(project, queue) or {}
+        prepared: list[list[NewMessage] | BaseException] = []
+        for post in posts:
+            try:
+                prepared.append(post.prepare(metadata))
+            except Exception as exc:  # refused by the service's rules: this post only
+                prepared.append(exc)
+        rows = [
+            (post, m)
+            for post, messages in zip(posts, prepared, strict=True)
+            if not isinstance(messages, BaseException)
+            for m in messages
+        ]
+        if not rows:
+            return [m if isinstance(m, BaseException) else [] for m in prepared]
         arrays = (
             [post.client_id for post, _ in rows],
             [post.now for post, _ in rows],
@@ -556,10 +570,13 @@ class PostgresStore(Store):
             ids = await self._transaction(create_then_insert)
         if len(ids) != len(rows):
             raise AssertionError(f"posting {len(rows)} messages to {queue} inserted {len(ids)}")
-        answers: list[list[str]] = []
+        answers: list[list[str] | BaseException] = []
         start = 0
-        for post in posts:
-            end = start + len(post.messages)
+        for messages in prepared:
+            if isinstance(messages, BaseException):
+                answers.append(messages)
+                continue
+            end = start + len(messages)
             answers.append([str(i) for i in ids[start:end]])
             start = end
         return answers
