@@ -59,20 +59,17 @@ class Workload:
     env: dict[str, str]
 
 
+_LISTING = {"MESSAGES_PER_LIST": "10", "INCLUDE_CLAIMED": "no"}
 CLAIM_RELEASE = Workload(
     "claim_release",
     "claim 10 + release",
-    "claim_release.lua",
+    "claim_delete.lua",
     # The shortest claim ttl: claims still in flight when wrk stops expire
     # within a minute instead of lingering at the head for later runs.
-    {"MESSAGES_PER_CLAIM": "10", "CLAIM_TTL": "60"},
+    {"MESSAGES_PER_CLAIM": "10", "CLAIM_TTL": "60", "DELETE": "release"},
 )
-LIST_HEAD = Workload(
-    "list_head", "list 10 onwards from the head", "list.lua", {"MESSAGES_PER_LIST": "10"}
-)
-LIST_MIDDLE = Workload(
-    "list_middle", "list 10 onwards from the middle", "list.lua", {"MESSAGES_PER_LIST": "10"}
-)
+LIST_HEAD = Workload("list_head", "list 10 onwards from the head", "observe.lua", _LISTING)
+LIST_MIDDLE = Workload("list_middle", "list 10 onwards from the middle", "observe.lua", _LISTING)
 BEHIND_PILE = dataclasses.replace(
     CLAIM_RELEASE, key="claim_behind_pile", title="claim 10 + release behind a pile of claimed"
 )
@@ -195,7 +192,7 @@ def measure(queue: DepthQueue, workload: Workload, args: argparse.Namespace) -> 
     """A warm-up, then one measured wrk run of a workload on a queue."""
     env = wrk_env(queue, workload)
     url = queue.server.url
-    claims = workload.script == "claim_release.lua"
+    claims = workload.script == "claim_delete.lua"
     if args.warmup > 0:
         run_wrk(url, workload.script, duration=args.warmup, connections=args.connections, env=env)
         if claims:
@@ -253,7 +250,7 @@ def profile(queue: DepthQueue, workload: Workload, args: argparse.Namespace, ste
         )
     finally:
         _, errors = spy.communicate(timeout=seconds + 60)
-        if workload.script == "claim_release.lua":
+        if workload.script == "claim_delete.lua":
             release_leftovers(queue, args.connections)
     if spy.returncode:
         say(f"py-spy failed: {errors.decode(errors='replace')[-500:]}")

@@ -7,10 +7,15 @@ it; with HERALD_REQUIRE_BACKENDS=1 (set by .ci/run) it fails them instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine, Iterator
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
+
+from herald.errors import ServiceUnavailable
+from herald.storage.redis import RedisStore
 
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -43,6 +48,25 @@ def redis_uri(prefix: str) -> str:
     """The test Redis's URI with a key prefix of its own."""
     joiner = "&" if "?" in REDIS_URL else "?"
     return f"{REDIS_URL}{joiner}prefix={prefix}"
+
+
+@asynccontextmanager
+async def redis_stores(count: int = 1) -> AsyncIterator[list[RedisStore]]:
+    """`count` open Redis stores on one fresh key prefix, as API nodes sharing a
+    Redis would be; the prefix's keys are dropped afterwards."""
+    prefix = f"herald_test_{uuid.uuid4().hex[:12]}"
+    stores = [RedisStore.from_uri(redis_uri(prefix)) for _ in range(count)]
+    try:
+        for store in stores:
+            await store.open()
+    except ServiceUnavailable:
+        backend_unreachable(f"Redis at {REDIS_URL}", REDIS_HINT)
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+        drop_redis_prefix(prefix)
 
 
 def redis_answers() -> bool:

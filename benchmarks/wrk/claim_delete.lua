@@ -1,6 +1,9 @@
--- Consumers: claim MESSAGES_PER_CLAIM messages, then delete them, either one
--- DELETE per message with its claim id (DELETE=each, the default) or one
--- bulk DELETE ?ids= per claim (DELETE=bulk).
+-- Consumers: claim MESSAGES_PER_CLAIM messages (for CLAIM_TTL seconds, grace
+-- CLAIM_GRACE), then delete them, either one DELETE per message with its
+-- claim id (DELETE=each, the default) or one bulk DELETE ?ids= per claim
+-- (DELETE=bulk); or release the claim with DELETE .../claims/ID instead
+-- (DELETE=release), which makes its messages claimable again and leaves the
+-- queue as deep as it was.
 --
 -- wrk runs all of a thread's connections in one Lua state and does not say
 -- which connection an answer came on, so the thread keeps one shared list of
@@ -12,7 +15,10 @@
 package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;" .. package.path
 local common = require("common")
 
-local bulk = (os.getenv("DELETE") or "each") == "bulk"
+local mode = os.getenv("DELETE") or "each"
+local release = mode == "release"
+local claim_ttl = tonumber(os.getenv("CLAIM_TTL") or "300")
+local claim_grace = tonumber(os.getenv("CLAIM_GRACE") or "60")
 
 claims_sent = 0
 claims_full = 0
@@ -30,7 +36,7 @@ function setup(thread) common.setup(thread) end
 function init(args)
   math.randomseed(os.time() + (id or 0) * 7919)
   headers = common.headers()
-  local body = '{"ttl":300,"grace":60}'
+  local body = string.format('{"ttl":%d,"grace":%d}', claim_ttl, claim_grace)
   for _, name in ipairs(common.queue_names()) do
     local path = common.prefix .. "/v2/queues/" .. name .. "/claims?limit=" .. common.per_claim
     claims[#claims + 1] = wrk.format("POST", path, headers, body)
@@ -61,26 +67,32 @@ function response(status, hdrs, body)
   end
   claims_full = claims_full + 1
   local ids = {}
-  local queue
+  local queue, claim
   for href in body:gmatch('"href"%s*:%s*"([^"]+)"') do
-    if bulk then
+    if mode == "each" then
+      pending[#pending + 1] = { wrk.format("DELETE", common.prefix .. href, headers), 1 }
+    else
       local q, mid = href:match("/queues/([^/]+)/messages/([^?]+)")
       if mid then
-        queue = q
+        queue, claim = q, claim or href:match("claim_id=([^&]+)")
         ids[#ids + 1] = mid
       end
-    else
-      pending[#pending + 1] = { wrk.format("DELETE", common.prefix .. href, headers), 1 }
     end
   end
-  if bulk and #ids > 0 then
-    local path = common.prefix .. "/v2/queues/" .. queue .. "/messages?ids=" .. table.concat(ids, ",")
+  if #ids > 0 then
+    local path = common.prefix .. "/v2/queues/" .. queue
+    if release then
+      path = path .. "/claims/" .. claim
+    else
+      path = path .. "/messages?ids=" .. table.concat(ids, ",")
+    end
     pending[#pending + 1] = { wrk.format("DELETE", path, headers), #ids }
   end
 end
 
 function done(summary, latency, requests)
-  common.done(bulk and "claim_bulk_delete" or "claim_delete_each",
+  local names = { each = "claim_delete_each", bulk = "claim_bulk_delete", release = "claim_release" }
+  common.done(names[mode] or mode,
     { "claims_sent", "claims_full", "deletes_sent", "ids_sent", "answers_204", "failed" },
     summary, latency)
 end

@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 import backends
-from herald.errors import ServiceUnavailable
 from herald.storage.base import Store
 from herald.storage.postgres import PostgresStore
-from herald.storage.redis import RedisStore
 from herald.storage.sqlite import SQLiteStore
 
 DriverFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
@@ -35,17 +33,8 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @asynccontextmanager
 async def redis_store(tmp_path: Path) -> AsyncIterator[Store]:
-    prefix = f"herald_test_{uuid.uuid4().hex[:12]}"
-    store = RedisStore.from_uri(backends.redis_uri(prefix))
-    try:
-        await store.open()
-    except ServiceUnavailable:
-        backends.backend_unreachable(f"Redis at {backends.REDIS_URL}", backends.REDIS_HINT)
-    try:
+    async with backends.redis_stores() as (store,):
         yield store
-    finally:
-        await store.close()
-        backends.drop_redis_prefix(prefix)
 
 
 @asynccontextmanager

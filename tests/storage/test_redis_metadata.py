@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
 
 import backends
-from herald.errors import ServiceUnavailable
 from herald.model import ClaimRequest, NewMessage
 from herald.storage.redis import RedisStore
 
@@ -18,22 +16,8 @@ T0 = 1_800_000_000.0
 
 @pytest.fixture
 async def two_nodes() -> AsyncIterator[tuple[RedisStore, RedisStore]]:
-    prefix = f"herald_test_{uuid.uuid4().hex[:12]}"
-    nodes = (
-        RedisStore.from_uri(backends.redis_uri(prefix)),
-        RedisStore.from_uri(backends.redis_uri(prefix)),
-    )
-    try:
-        for node in nodes:
-            await node.open()
-    except ServiceUnavailable:
-        backends.backend_unreachable(f"Redis at {backends.REDIS_URL}", backends.REDIS_HINT)
-    try:
-        yield nodes
-    finally:
-        for node in nodes:
-            await node.close()
-        backends.drop_redis_prefix(prefix)
+    async with backends.redis_stores(2) as (a, b):
+        yield a, b
 
 
 def with_ttl_from(metadata: dict) -> list[NewMessage]:

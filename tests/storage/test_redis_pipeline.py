@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -11,7 +10,6 @@ import pytest
 import redis
 
 import backends
-from herald.errors import ServiceUnavailable
 from herald.model import MessageQuery, NewMessage
 from herald.storage.redis import RedisStore
 
@@ -20,17 +18,8 @@ T0 = 1_800_000_000.0
 
 @pytest.fixture
 async def store() -> AsyncIterator[RedisStore]:
-    prefix = f"herald_test_{uuid.uuid4().hex[:12]}"
-    opened = RedisStore.from_uri(backends.redis_uri(prefix))
-    try:
-        await opened.open()
-    except ServiceUnavailable:
-        backends.backend_unreachable(f"Redis at {backends.REDIS_URL}", backends.REDIS_HINT)
-    try:
+    async with backends.redis_stores() as (opened,):
         yield opened
-    finally:
-        await opened.close()
-        backends.drop_redis_prefix(prefix)
 
 
 def one(text: str) -> list[NewMessage]:
