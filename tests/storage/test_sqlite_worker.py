@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -66,3 +68,32 @@ async def test_jobs_of_one_turn_share_a_transaction(worker: SQLiteWorker) -> Non
     assert all(seen)
     await asyncio.gather(*(worker.run(insert(str(i))) for i in range(50)))
     assert len(await values(worker)) == 50
+
+
+async def test_writers_on_one_file_take_turns_through_the_lock_file(tmp_path: Path) -> None:
+    # Another process's writer holds the lock: a write must wait for it, not
+    # fail, and go ahead as soon as it is free.
+    path = tmp_path / "w.sqlite3"
+    lock_path = f"{path}-writer-lock"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("CREATE TABLE IF NOT EXISTS t (v TEXT)")
+        return conn
+
+    other = os.open(lock_path, os.O_CREAT | os.O_RDWR)
+    writer = SQLiteWorker(connect, name="test-writer", writer=True, lock_path=lock_path)
+    writer.start()
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        waiting = asyncio.ensure_future(writer.run(insert("after")))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert await asyncio.wait_for(waiting, 10) == "after"
+        # Between batches the lock is free for others again.
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    finally:
+        writer.stop()
+        os.close(other)

@@ -98,7 +98,12 @@ class SQLiteStore(Store):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.path = path
         self.durability = durability
-        self._writer = SQLiteWorker(self._connect_writer, name="herald-sqlite-writer", writer=True)
+        self._writer = SQLiteWorker(
+            self._connect_writer,
+            name="herald-sqlite-writer",
+            writer=True,
+            lock_path=f"{path}-writer-lock",
+        )
         self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Script calls of one loop turn share a pipeline, and survive Redis losing its scripts."""
+"""How commands reach Redis: packed by hiredis, pipelined per loop turn."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 import redis
+from redis.asyncio.connection import Connection
 
 import backends
 from herald.model import MessageQuery, NewMessage
 from herald.storage.redis import RedisStore
+from herald.storage.redis_wire import connect
 
 T0 = 1_800_000_000.0
 
@@ -39,3 +41,24 @@ async def test_posts_of_one_turn_succeed_after_redis_forgot_its_scripts(
     listed = await store.list_messages("p", "q", MessageQuery(limit=30, echo=True), T0)
     assert [msgspec.json.decode(m.body) for m in listed] == ["first"] + [f"m{n}" for n in range(20)]
     assert [m.id for m in listed[1:]] == [ids[0] for ids in posted]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("EVALSHA", "a" * 40, 2, "herald:q:p:q", "herald:m:", "1800000000.5", 3, b'{"b": 1}'),
+        ("SET", "é", b"\x00\xff" * 40_000),  # large enough for redis-py to split it
+        ("CONFIG GET", "append*"),
+        (b"SCRIPT LOAD", "return 1"),
+    ],
+)
+def test_hiredis_packs_the_bytes_redis_py_would(command: tuple) -> None:
+    ours = connect(backends.REDIS_URL).connection_pool.make_connection()
+    assert type(ours) is not Connection
+    assert b"".join(ours.pack_command(*command)) == b"".join(Connection().pack_command(*command))
+
+
+def test_packing_refuses_what_redis_py_refuses() -> None:
+    ours = connect(backends.REDIS_URL).connection_pool.make_connection()
+    with pytest.raises(redis.DataError):
+        ours.pack_command("SET", "k", None)
