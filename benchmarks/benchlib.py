@@ -104,29 +104,79 @@ class Server:
             return ""
 
 
+def herald_server(
+    name: str, store: str, *, workers: int = 1, durability: str | None = None
+) -> Server:
+    """`herald serve` on `store` on a free port, working in .work/<name>/; not started yet."""
+    directory = WORK / name
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [sys.executable, "-m", "herald", "serve", "--port", str(port), "--store", store]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    if durability:
+        command += ["--durability", durability]
+    return Server(name, command, port, cwd=directory)
+
+
 def herald_sqlite(name: str, *, workers: int = 1, durability: str = "full") -> Server:
     """`herald serve` on a fresh SQLite file in .work/<name>/ on a free port, not started yet."""
-    directory = WORK / name
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "herald",
-        "serve",
-        "--port",
-        str(port),
-        "--store",
-        f"sqlite:///{directory / 'herald.sqlite3'}",
-        "--workers",
-        str(workers),
-        "--durability",
-        durability,
-        "--log-level",
-        "warning",
-    ]
-    return Server(name, command, port, cwd=directory)
+    remove_work(name)
+    store = f"sqlite:///{WORK / name / 'herald.sqlite3'}"
+    return herald_server(name, store, workers=workers, durability=durability)
+
+
+def postgres_admin(base: str, *statements: str) -> str | None:
+    """Run statements on the server's `postgres` database; the error, or None."""
+    try:
+        import psycopg
+    except ImportError:
+        psql = shutil.which("psql")
+        if psql is None:
+            return "neither psycopg nor psql is installed"
+        for statement in statements:
+            done = subprocess.run(
+                [psql, f"{base}/postgres", "-q", "-c", statement],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                return done.stderr.strip()
+        return None
+    try:
+        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=5) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    except psycopg.Error as exc:
+        return str(exc)
+    return None
+
+
+def fresh_postgres_database(base: str, name: str) -> str | None:
+    """Drop and create a database for a benchmark; its URI, or None if PostgreSQL says no."""
+    error = postgres_admin(base, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    if error:
+        say(f"PostgreSQL at {base} refused to create {name}: {error}")
+        return None
+    return f"{base}/{name}"
+
+
+def drop_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key of a Herald store prefix from the Redis at `url`."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                client.delete(*batch)
+                batch = []
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()
 
 
 def remove_work(name: str) -> None:

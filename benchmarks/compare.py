@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import shutil
 import subprocess
 import sys
 import time
@@ -30,10 +29,15 @@ from benchlib import (
     HERE,
     WORK,
     Server,
+    drop_redis_prefix,
     free_port,
+    fresh_postgres_database,
+    herald_server,
     machine,
     markdown_table,
     median,
+    postgres_admin,
+    remove_work,
     require_wrk,
     run_wrk,
     say,
@@ -195,63 +199,12 @@ def driver_missing(store: str, label: str) -> bool:
 def herald_target(key: str, label: str, store: str, args: argparse.Namespace) -> Target | None:
     if driver_missing(store, label):
         return None
-    port = free_port()
-    workers = args.sqlite_workers if store.startswith("sqlite") else args.herald_workers
-    command = [
-        sys.executable,
-        "-m",
-        "herald",
-        "serve",
-        "--port",
-        str(port),
-        "--store",
-        store,
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    if store.startswith("sqlite") and args.durability:
-        command += ["--durability", args.durability]
-    server = Server(key, command, port, cwd=WORK / key)
+    sqlite = store.startswith("sqlite")
+    workers = args.sqlite_workers if sqlite else args.herald_workers
+    durability = args.durability if sqlite else None
+    server = herald_server(key, store, workers=workers, durability=durability)
     full = f"{label} ({workers} worker{'s' if workers > 1 else ''})"
     return Target(key, full, server, tuple(WORKLOADS), consume_rate=15000.0)
-
-
-def postgres_admin(base: str, *statements: str) -> str | None:
-    """Run statements on the server's `postgres` database; the error, or None."""
-    try:
-        import psycopg
-    except ImportError:
-        psql = shutil.which("psql")
-        if psql is None:
-            return "neither psycopg nor psql is installed"
-        for statement in statements:
-            done = subprocess.run(
-                [psql, f"{base}/postgres", "-q", "-c", statement],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode:
-                return done.stderr.strip()
-        return None
-    try:
-        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=5) as conn:
-            for statement in statements:
-                conn.execute(statement)
-    except psycopg.Error as exc:
-        return str(exc)
-    return None
-
-
-def fresh_postgres_database(base: str, name: str) -> str | None:
-    """Drop and create the benchmark database; its URI, or None if PostgreSQL says no."""
-    error = postgres_admin(base, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
-    if error:
-        say(f"skipping Herald on PostgreSQL: {error}")
-        return None
-    return f"{base}/{name}"
 
 
 def targets(args: argparse.Namespace) -> list[Target]:
@@ -262,10 +215,8 @@ def targets(args: argparse.Namespace) -> list[Target]:
         if target:
             found.append(target)
     if "herald-sqlite" in chosen:
-        directory = WORK / "herald-sqlite"
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
-        store = f"sqlite:///{directory / 'herald.sqlite3'}"
+        remove_work("herald-sqlite")
+        store = f"sqlite:///{WORK / 'herald-sqlite' / 'herald.sqlite3'}"
         target = herald_target("herald-sqlite", "Herald, SQLite", store, args)
         if target:
             found.append(target)
@@ -567,11 +518,7 @@ def _clean_redis(args: argparse.Namespace, keys: set[str]) -> None:
     import redis
 
     if "herald-redis" in keys:
-        client = redis.Redis.from_url(args.redis)
-        leftovers = list(client.scan_iter(match=f"{REDIS_PREFIX}:*", count=1000))
-        if leftovers:
-            client.delete(*leftovers)
-        client.close()
+        drop_redis_prefix(args.redis, REDIS_PREFIX)
     if "zaqar" in keys:
         parts = urlsplit(args.redis)
         client = redis.Redis(

@@ -1,4 +1,4 @@
-"""Claim and list latency with a deep queue vs a shallow one: Herald on SQLite, 1 worker.
+"""Claim and list latency with a deep queue vs a shallow one, on any of Herald's stores.
 
 For each depth (1,000 and 1,000,000 messages by default) one queue is filled
 with `herald bench`'s prefill; then wrk measures, in rounds that alternate
@@ -10,6 +10,11 @@ measures claim 10 + release behind them. The report gives the medians of the
 rounds and the ratio deepest / shallowest.
 
     python benchmarks/depth.py --depths 1000,1000000 --rounds 3 --duration 5
+    python benchmarks/depth.py --store redis      # or postgres; SQLite by default
+
+With --store redis each depth gets its own key prefix (bench_depth-N), with
+--store postgres its own database (herald_depth_N); both are removed at the
+end, as the SQLite files are.
 """
 
 from __future__ import annotations
@@ -29,11 +34,15 @@ from benchlib import (
     RESULTS,
     Server,
     api_json,
+    drop_redis_prefix,
+    fresh_postgres_database,
+    herald_server,
     herald_sqlite,
     machine,
     markdown_table,
     median,
     memory_mib,
+    postgres_admin,
     remove_work,
     require_wrk,
     run_wrk,
@@ -327,14 +336,16 @@ def render(
         for depth, cell in per_depth.items()
         if cell["errors"] or cell["dry_claims"]
     ]
+    kind = {"sqlite": "SQLite", "redis": "Redis", "postgres": "PostgreSQL"}[args.store]
     layout = (
-        "one Herald and SQLite file per depth"
+        f"one Herald and {kind} store per depth"
         if args.layout == "separate"
-        else "one Herald, one SQLite file, a queue per depth"
+        else f"one Herald and {kind} store, a queue per depth"
     )
+    durability = f", durability {args.durability}" if args.store == "sqlite" else ""
     return "\n".join(
         [
-            f"Herald on SQLite (`--workers 1`, durability {args.durability}; {layout}), "
+            f"Herald on {kind} (`--workers {args.workers}`{durability}; {layout}), "
             f"wrk -t1 -c{args.connections}, median of {args.rounds} rounds of "
             f"{args.duration:g} s after {args.warmup:g} s warm-up, {args.message_size}-byte "
             f"messages. Latency is per request (a claim and its release are two). "
@@ -348,6 +359,31 @@ def render(
     )
 
 
+def depth_server(name: str, args: argparse.Namespace) -> Server | None:
+    """A Herald, not started yet, on a fresh store of the chosen kind for one depth."""
+    if args.store == "sqlite":
+        return herald_sqlite(name, workers=args.workers, durability=args.durability)
+    if args.store == "redis":
+        store = f"{args.redis}?prefix=bench_{name}"
+        drop_redis_prefix(args.redis, f"bench_{name}")
+    else:
+        database = fresh_postgres_database(args.postgres, name.replace("-", "_"))
+        if database is None:
+            return None
+        store = database
+    return herald_server(name, store, workers=args.workers)
+
+
+def drop_stores(names: list[str], args: argparse.Namespace) -> None:
+    """Remove the depths' SQLite files, Redis keys or PostgreSQL databases."""
+    for name in names:
+        remove_work(name)
+        if args.store == "redis":
+            drop_redis_prefix(args.redis, f"bench_{name}")
+        elif args.store == "postgres":
+            postgres_admin(args.postgres, f"DROP DATABASE IF EXISTS {name.replace('-', '_')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
@@ -357,13 +393,21 @@ def main(argv: list[str] | None = None) -> int:
     add("--warmup", type=float, default=1.0, help="seconds of unmeasured wrk before each run")
     add("--connections", type=int, default=32)
     add("--message-size", type=int, default=200)
-    add("--durability", choices=("full", "normal"), default="full")
+    add("--store", choices=("sqlite", "redis", "postgres"), default="sqlite")
+    add("--workers", type=int, default=1, help="Herald worker processes (%(default)s)")
+    add("--durability", choices=("full", "normal"), default="full", help="SQLite's")
+    add("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --store redis")
+    add(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server for --store postgres; the script creates a database per depth",
+    )
     add(
         "--layout",
         choices=("separate", "shared"),
         default="separate",
-        help="separate: a Herald and SQLite file per depth, so the shallow queue lives in a "
-        "small database; shared: one Herald and file with a queue per depth (%(default)s)",
+        help="separate: a Herald and store per depth, so the shallow queue lives in a "
+        "small database; shared: one Herald and store with a queue per depth (%(default)s)",
     )
     add(
         "--pile",
@@ -381,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         "workload and depth (0: no profile)",
     )
     add("--target", type=float, default=1.5, help="the ratio the issue allows (%(default)s)")
-    add("--keep", action="store_true", help="keep the SQLite files under .work/")
+    add("--keep", action="store_true", help="keep the stores (SQLite files, keys, databases)")
     args = parser.parse_args(argv)
     depths = sorted({int(d.replace("_", "")) for d in args.depths.split(",") if d})
     if not depths or depths[0] < 2:
@@ -391,7 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"depth-{timestamp()}"
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
     names = [f"depth-{d}" for d in depths] if args.layout == "separate" else ["depth-shared"]
-    servers = [herald_sqlite(n, durability=args.durability) for n in names]
+    servers = []
+    for name in names:
+        server = depth_server(name, args)
+        if server is None:
+            drop_stores(names, args)
+            return 1
+        servers.append(server)
     queues = [
         DepthQueue(d, servers[i] if args.layout == "separate" else servers[0])
         for i, d in enumerate(depths)
@@ -457,8 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
         if not args.keep:
-            for name in names:
-                remove_work(name)
+            drop_stores(names, args)
     summary = summarise(runs)
     markdown = render(summary, queues, args, info)
     document = {
