@@ -825,8 +825,10 @@ class PostgresStore(Store):
                 RETURNING c.id, c.queue_id
             ),
             freed AS (
+                -- By claim id alone: with the queue's id too, the planner may
+                -- AND in a scan of the queue's whole primary-key range.
                 UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
-                FROM gone WHERE m.claim_id = gone.id AND m.queue_id = gone.queue_id
+                FROM gone WHERE m.claim_id = gone.id
             )
             SELECT id, metadata FROM {self._queues} WHERE project = $1 AND name = $2
             """,
@@ -1009,7 +1011,7 @@ class PostgresStore(Store):
                 SELECT c.claim_ttl, c.updated, m.id, m.body, m.ttl, m.created, m.claim_id,
                        m.claim_expires, m.claim_count
                 FROM c LEFT JOIN {self._messages} m
-                    ON m.claim_id = c.id AND m.queue_id = c.queue_id
+                    ON m.claim_id = c.id
                     AND m.claim_expires > $4 AND m.expires > $4
                 ORDER BY m.id
                 """,
@@ -1050,7 +1052,7 @@ class PostgresStore(Store):
                                    ELSE m.ttl END,
                         expires = CASE WHEN m.expires < $6::float8 THEN $6::float8 + $7::int4
                                        ELSE m.expires END
-                    FROM c WHERE m.claim_id = c.id AND m.queue_id = c.queue_id
+                    FROM c WHERE m.claim_id = c.id
                 )
                 SELECT count(*) FROM c
                 """,
@@ -1079,7 +1081,7 @@ class PostgresStore(Store):
                     RETURNING id, queue_id
                 )
                 UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
-                FROM c WHERE m.claim_id = c.id AND m.queue_id = c.queue_id
+                FROM c WHERE m.claim_id = c.id
                 """,
                 project,
                 queue,
@@ -1104,7 +1106,7 @@ class PostgresStore(Store):
             ),
             freed AS (
                 UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
-                FROM gone WHERE m.claim_id = gone.id AND m.queue_id = gone.queue_id
+                FROM gone WHERE m.claim_id = gone.id
             )
             SELECT count(*) FROM gone
             """
