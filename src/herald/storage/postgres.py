@@ -733,21 +733,38 @@ class PostgresStore(Store):
             return delete_verdict(live, claim_id, bool(row["given_live"]))
 
         async def optimistic(conn: _Connection) -> DeleteOutcome | None:
-            # Two statements and no transaction: the delete goes ahead only if
-            # the message's claim is still the one judged; else None.
-            row = await conn.fetchrow(look, project, queue, rowid, now, given)
-            verdict = verdict_of(row)
-            if verdict is not DeleteOutcome.DELETED:
-                return verdict
-            gone = await conn.fetchval(
-                f"DELETE FROM {self._messages} WHERE queue_id = $1 AND claimed = $2 "
-                "AND id = $3 AND claim_id IS NOT DISTINCT FROM $4 RETURNING true",
-                row["queue_id"],
-                row["claimed"],
+            # One statement: it reads the message and deletes it if, as it is
+            # by then, the rules allow. The rules are restated in SQL so that
+            # checking and deleting are one step; delete_verdict on what the
+            # read saw must agree. None when the message changed hands between
+            # the read and the delete.
+            row = await conn.fetchrow(
+                f"""
+                WITH m AS MATERIALIZED ({look}),
+                gone AS (
+                    DELETE FROM {self._messages} d USING m
+                    WHERE d.queue_id = m.queue_id AND d.claimed = m.claimed AND d.id = $3
+                      AND CASE WHEN $5::uuid IS NULL
+                               THEN d.claim_id IS NULL OR d.claim_expires <= $4
+                               ELSE m.given_live AND d.claim_id = $5 AND d.claim_expires > $4
+                          END
+                    RETURNING d.id
+                )
+                SELECT m.*, EXISTS (SELECT 1 FROM gone) AS deleted FROM m
+                """,
+                project,
+                queue,
                 rowid,
-                row["claim_id"],
+                now,
+                given,
             )
-            return verdict if gone else None
+            verdict = verdict_of(row)
+            deleted = row is not None and row["deleted"]
+            if deleted and verdict is not DeleteOutcome.DELETED:
+                raise AssertionError(f"deleted message {message_id} against the rules ({verdict})")
+            if verdict is DeleteOutcome.DELETED and not deleted:
+                return None
+            return verdict
 
         async def locked(conn: _Connection) -> DeleteOutcome:
             row = await conn.fetchrow(look + "FOR UPDATE OF m", project, queue, rowid, now, given)
