@@ -355,6 +355,13 @@ async def test_single_delete_follows_the_claim_rules(store: Store) -> None:
     assert await delete(theirs, None, T0 + 30) is DeleteOutcome.DELETED
 
 
+async def test_a_claim_id_no_claim_has_deletes_nothing(store: Store) -> None:
+    (free,) = await post(store, "q", "free")
+    for claim_id in ("not-a-claim", "00000000-0000-4000-8000-000000000000"):
+        assert await store.delete_message(P, "q", free, claim_id, T0) is (DeleteOutcome.CLAIM_GONE)
+    assert bodies(await store.get_messages(P, "q", [free], T0)) == ["free"]
+
+
 async def test_pop_takes_the_oldest_claimable(store: Store) -> None:
     await post(store, "q", "claimed", "one", "two")
     await post(store, "q", "delayed", delay=100)

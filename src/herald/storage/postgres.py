@@ -59,6 +59,7 @@ _decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
 _MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
 # Lookups by id name both key ranges of the primary key so that they seek.
 _EITHER_STATE = "claimed IN (false, true)"
+_NO_CLAIM = uuid.UUID(int=0)  # claim ids are version 4: never this one
 
 
 class _LostBeforeSending(ServiceUnavailable):
@@ -159,6 +160,24 @@ class _Post:
     now: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Delete:
+    """A single-message delete, waiting to go with the others to its queue."""
+
+    rowid: int
+    claim_id: str | None
+    given: uuid.UUID | None
+    now: float
+
+    def verdict(self, row: Any) -> DeleteOutcome:
+        """What the rules say, given the message's row as read (None: not found)."""
+        if row is None:
+            return DeleteOutcome.MISSING
+        expires = row["claim_expires"]
+        live = str(row["claim_id"]) if row["claim_id"] and expires > self.now else None
+        return delete_verdict(live, self.claim_id, bool(row["given_live"]))
+
+
 _OPTION_PARSERS: dict[str, Callable[[str], Any]] = {
     "schema": _schema_name,
     "min_size": _count,
@@ -186,6 +205,9 @@ class PostgresStore(Store):
         # meanwhile go together, under one lock and one commit.
         self._posts: Batcher[tuple[str, str], _Post, list[str]] = Batcher(
             self._insert_posts, exclusive=True
+        )
+        self._deletes: Batcher[tuple[str, str], _Delete, DeleteOutcome | None] = Batcher(
+            self._delete_batch
         )
         # The queue named by parameters $1 (project) and $2 (name).
         self._queue_of = f"(SELECT id FROM {self._queues} WHERE project = $1 AND name = $2)"
@@ -716,41 +738,25 @@ class PostgresStore(Store):
         rowid = _message_id(message_id)
         if rowid is None:
             return DeleteOutcome.MISSING
-        given = _claim_uuid(claim_id) if claim_id is not None else None
-        look = f"""
-            SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
-                EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = $5
-                        AND c.queue_id = m.queue_id AND c.expires > $4) AS given_live
-            FROM {self._messages} m
-            WHERE m.queue_id = {self._queue_of} AND m.{_EITHER_STATE}
-              AND m.id = $3 AND m.expires > $4
-            """
+        given = None
+        if claim_id is not None:
+            # Text no claim can have still counts as a claim given (and gone).
+            given = _claim_uuid(claim_id) or _NO_CLAIM
+        request = _Delete(rowid, claim_id, given, now)
+        outcome = await self._deletes.submit((project, queue), request)
+        if outcome is not None:
+            return outcome
 
-        def verdict_of(row: Any) -> DeleteOutcome:
-            if row is None:
-                return DeleteOutcome.MISSING
-            live = str(row["claim_id"]) if row["claim_id"] and row["claim_expires"] > now else None
-            return delete_verdict(live, claim_id, bool(row["given_live"]))
-
-        async def optimistic(conn: _Connection) -> DeleteOutcome | None:
-            # One statement: it reads the message and deletes it if, as it is
-            # by then, the rules allow. The rules are restated in SQL so that
-            # checking and deleting are one step; delete_verdict on what the
-            # read saw must agree. None when the message changed hands between
-            # the read and the delete.
+        async def locked(conn: _Connection) -> DeleteOutcome:
             row = await conn.fetchrow(
                 f"""
-                WITH m AS MATERIALIZED ({look}),
-                gone AS (
-                    DELETE FROM {self._messages} d USING m
-                    WHERE d.queue_id = m.queue_id AND d.claimed = m.claimed AND d.id = $3
-                      AND CASE WHEN $5::uuid IS NULL
-                               THEN d.claim_id IS NULL OR d.claim_expires <= $4
-                               ELSE m.given_live AND d.claim_id = $5 AND d.claim_expires > $4
-                          END
-                    RETURNING d.id
-                )
-                SELECT m.*, EXISTS (SELECT 1 FROM gone) AS deleted FROM m
+                SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
+                    EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = $5
+                            AND c.queue_id = m.queue_id AND c.expires > $4) AS given_live
+                FROM {self._messages} m
+                WHERE m.queue_id = {self._queue_of} AND m.{_EITHER_STATE}
+                  AND m.id = $3 AND m.expires > $4
+                FOR UPDATE OF m
                 """,
                 project,
                 queue,
@@ -758,17 +764,7 @@ class PostgresStore(Store):
                 now,
                 given,
             )
-            verdict = verdict_of(row)
-            deleted = row is not None and row["deleted"]
-            if deleted and verdict is not DeleteOutcome.DELETED:
-                raise AssertionError(f"deleted message {message_id} against the rules ({verdict})")
-            if verdict is DeleteOutcome.DELETED and not deleted:
-                return None
-            return verdict
-
-        async def locked(conn: _Connection) -> DeleteOutcome:
-            row = await conn.fetchrow(look + "FOR UPDATE OF m", project, queue, rowid, now, given)
-            verdict = verdict_of(row)
+            verdict = request.verdict(row)
             if verdict is DeleteOutcome.DELETED:
                 await conn.execute(
                     f"DELETE FROM {self._messages} WHERE queue_id = $1 AND claimed = $2 "
@@ -779,12 +775,70 @@ class PostgresStore(Store):
                 )
             return verdict
 
-        outcome = await self._run(optimistic)
-        if outcome is not None:
-            return outcome
-        # The message changed hands between the two statements: decide again
-        # holding its row.
+        # The message changed hands while its batch ran, or was asked for
+        # twice in it: decide again holding its row.
         return await self._transaction(locked)
+
+    async def _delete_batch(
+        self, key: tuple[str, str], requests: list[_Delete]
+    ) -> list[DeleteOutcome | None]:
+        """Single-message deletes to one queue that came in together, in one statement.
+
+        The statement reads each message and deletes it if, as the row is by
+        then, the rules allow; the rules are restated in SQL so that checking
+        and deleting are one step, and delete_verdict on what was read must
+        agree. None for a delete to decide again under the row lock."""
+        project, queue = key
+        first: dict[int, int] = {}
+        for i, request in enumerate(requests):
+            first.setdefault(request.rowid, i)
+        sent = [requests[i] for i in first.values()]
+
+        async def job(conn: _Connection) -> list[Any]:
+            rows: list[Any] = await conn.fetch(
+                f"""
+                WITH m AS MATERIALIZED (
+                    SELECT r.id, r.now, m.queue_id, m.claimed, m.claim_id, m.claim_expires,
+                        r.given, EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = r.given
+                                         AND c.queue_id = m.queue_id AND c.expires > r.now)
+                            AS given_live
+                    FROM unnest($3::int8[], $4::uuid[], $5::float8[]) AS r(id, given, now)
+                    JOIN {self._messages} m ON m.queue_id = {self._queue_of}
+                        AND m.{_EITHER_STATE} AND m.id = r.id AND m.expires > r.now
+                ),
+                gone AS (
+                    DELETE FROM {self._messages} d USING m
+                    WHERE d.queue_id = m.queue_id AND d.claimed = m.claimed AND d.id = m.id
+                      AND CASE WHEN m.given IS NULL
+                               THEN d.claim_id IS NULL OR d.claim_expires <= m.now
+                               ELSE m.given_live AND d.claim_id = m.given
+                                    AND d.claim_expires > m.now
+                          END
+                    RETURNING d.id
+                )
+                SELECT m.*, m.id IN (SELECT id FROM gone) AS deleted FROM m
+                """,
+                project,
+                queue,
+                [r.rowid for r in sent],
+                [r.given for r in sent],
+                [r.now for r in sent],
+            )
+            return rows
+
+        found = {row["id"]: row for row in await self._run(job)}
+        outcomes: list[DeleteOutcome | None] = []
+        for i, request in enumerate(requests):
+            if first[request.rowid] != i:
+                outcomes.append(None)
+                continue
+            row = found.get(request.rowid)
+            verdict = request.verdict(row)
+            deleted = row is not None and row["deleted"]
+            if deleted and verdict is not DeleteOutcome.DELETED:
+                raise AssertionError(f"deleted message {request.rowid} against the rules")
+            outcomes.append(None if verdict is DeleteOutcome.DELETED and not deleted else verdict)
+        return outcomes
 
     async def pop_messages(
         self, project: str, queue: str, limit: int, now: float
