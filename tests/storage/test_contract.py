@@ -254,6 +254,15 @@ async def test_a_post_refused_by_its_rules_fails_alone_among_concurrent_posts(
     assert [m.id for m in listed] == [*outcomes[0], *outcomes[2]]
 
 
+async def test_one_post_of_thousands_of_messages(store: Store) -> None:
+    ids = await post(store, "q", *range(5000))
+    assert len(ids) == 5000 and ids == sorted(ids, key=int)
+    assert (await store.queue_stats(P, "q", T0)).total == 5000
+    made = await store.create_claim(P, "q", claim(limit=10), T0)
+    assert made is not None and bodies(made.messages) == list(range(10))
+    assert bodies(await store.get_messages(P, "q", ids[-2:], T0)) == [4998, 4999]
+
+
 async def test_listing_hides_own_messages_without_echo(store: Store) -> None:
     await post(store, "q", "mine")
     await post(store, "q", "theirs", client=OTHER_CLIENT)
