@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,6 +160,11 @@ def fresh_postgres_database(base: str, name: str) -> str | None:
         say(f"PostgreSQL at {base} refused to create {name}: {error}")
         return None
     return f"{base}/{name}"
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with `params` added to its query string."""
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
 
 
 def drop_redis_prefix(url: str, prefix: str) -> None:

@@ -42,6 +42,7 @@ from benchlib import (
     run_wrk,
     say,
     timestamp,
+    with_query,
     write_results,
 )
 from http_stack import uvicorn_command
@@ -221,7 +222,7 @@ def targets(args: argparse.Namespace) -> list[Target]:
         if target:
             found.append(target)
     if "herald-redis" in chosen:
-        store = f"{args.redis}?prefix={REDIS_PREFIX}"
+        store = with_query(args.redis, prefix=REDIS_PREFIX)
         target = herald_target("herald-redis", "Herald, Redis", store, args)
         if target:
             found.append(target)

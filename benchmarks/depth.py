@@ -48,6 +48,7 @@ from benchlib import (
     run_wrk,
     say,
     timestamp,
+    with_query,
     write_results,
 )
 
@@ -364,7 +365,7 @@ def depth_server(name: str, args: argparse.Namespace) -> Server | None:
     if args.store == "sqlite":
         return herald_sqlite(name, workers=args.workers, durability=args.durability)
     if args.store == "redis":
-        store = f"{args.redis}?prefix=bench_{name}"
+        store = with_query(args.redis, prefix=f"bench_{name}")
         drop_redis_prefix(args.redis, f"bench_{name}")
     else:
         database = fresh_postgres_database(args.postgres, name.replace("-", "_"))

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from herald.errors import ServiceUnavailable
+from herald.storage.postgres import PostgresStore
 from herald.storage.redis import RedisStore
 
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -152,6 +153,23 @@ async def drop_postgres_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def postgres_store() -> AsyncIterator[tuple[PostgresStore, str]]:
+    """An open store on a database of its own, and that database's URI; the
+    database is dropped afterwards, even when the test fails."""
+    name = f"herald_test_{uuid.uuid4().hex[:12]}"
+    if not await create_postgres_database(name):
+        backend_unreachable(f"PostgreSQL at {POSTGRES_URL}", POSTGRES_HINT)
+    uri = postgres_uri(name)
+    store = PostgresStore.from_uri(uri + ("&" if "?" in uri else "?") + "min_size=1")
+    try:
+        await store.open()
+        yield store, uri
+    finally:
+        await store.close()
+        await drop_postgres_database(name)
 
 
 def _in_new_loop(work: Coroutine[Any, Any, T]) -> T:

@@ -6,7 +6,6 @@ unreachable the factory calls `backends.backend_unreachable`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 
 import backends
 from herald.storage.base import Store
-from herald.storage.postgres import PostgresStore
 from herald.storage.sqlite import SQLiteStore
 
 DriverFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
@@ -39,21 +37,8 @@ async def redis_store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @asynccontextmanager
 async def postgres_store(tmp_path: Path) -> AsyncIterator[Store]:
-    # A database per test: isolated, cheap from template0, and dropped even
-    # when the test fails.
-    name = f"herald_test_{uuid.uuid4().hex[:12]}"
-    if not await backends.create_postgres_database(name):
-        backends.backend_unreachable(
-            f"PostgreSQL at {backends.POSTGRES_URL}", backends.POSTGRES_HINT
-        )
-    uri = backends.postgres_uri(name)
-    store = PostgresStore.from_uri(uri + ("&" if "?" in uri else "?") + "min_size=1")
-    try:
-        await store.open()
+    async with backends.postgres_store() as (store, _):
         yield store
-    finally:
-        await store.close()
-        await backends.drop_postgres_database(name)
 
 
 DRIVERS: dict[str, DriverFactory] = {

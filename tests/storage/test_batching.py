@@ -119,3 +119,41 @@ async def test_a_cancelled_caller_does_not_break_the_batch() -> None:
     assert await kept == 8
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+async def test_a_caller_gone_before_its_batch_left_is_not_sent() -> None:
+    hold = asyncio.Event()
+    recorder = Recorder(hold)
+    batcher: Batcher[str, int, int] = Batcher(recorder.send, exclusive=True)
+    first = asyncio.ensure_future(batcher.submit("a", 2))
+    await asyncio.sleep(0.01)
+    gone = asyncio.ensure_future(batcher.submit("a", 4))
+    kept = asyncio.ensure_future(batcher.submit("a", 6))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    hold.set()
+    assert await asyncio.gather(first, kept) == [4, 12]
+    assert recorder.batches == [("a", [2]), ("a", [6])]
+
+
+async def test_big_batches_are_split() -> None:
+    recorder = Recorder()
+    batcher: Batcher[str, int, int] = Batcher(recorder.send, max_items=3)
+    results = await asyncio.gather(*(batcher.submit("a", i) for i in (0, 2, 4, 6, 8, 10, 12)))
+    assert results == [0, 4, 8, 12, 16, 20, 24]
+    assert recorder.batches == [("a", [0, 2, 4]), ("a", [6, 8, 10]), ("a", [12])]
+
+
+async def test_an_exclusive_key_is_free_again_after_a_failed_send() -> None:
+    calls: list[list[int]] = []
+
+    async def send(key: str, items: list[int]) -> list[int | BaseException]:
+        calls.append(items)
+        if len(calls) == 1:
+            raise ConnectionError("backend gone")
+        return items
+
+    batcher: Batcher[str, int, int] = Batcher(send, exclusive=True)
+    with pytest.raises(ConnectionError):
+        await batcher.submit("a", 1)
+    assert await asyncio.wait_for(batcher.submit("a", 2), timeout=5) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 import pytest
@@ -141,7 +142,7 @@ async def test_post_prepares_messages_from_the_queue_metadata(store: Store) -> N
 
 
 async def test_a_refused_post_stores_nothing(store: Store) -> None:
-    def refuse(metadata: dict) -> list[NewMessage]:
+    def refuse(metadata: dict[str, Any]) -> list[NewMessage]:
         raise ValueError("too big")
 
     with pytest.raises(ValueError):
@@ -238,7 +239,7 @@ async def test_a_post_refused_by_its_rules_fails_alone_among_concurrent_posts(
 ) -> None:
     await store.create_queue(P, "q", {"limit": 1})
 
-    def refuse(metadata: dict) -> list[NewMessage]:
+    def refuse(metadata: dict[str, Any]) -> list[NewMessage]:
         raise InvalidRequest(f"refused under {metadata}")
 
     outcomes = await asyncio.gather(

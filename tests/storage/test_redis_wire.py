@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 import pytest
@@ -52,7 +53,7 @@ async def test_posts_of_one_turn_succeed_after_redis_forgot_its_scripts(
         (b"SCRIPT LOAD", "return 1"),
     ],
 )
-def test_hiredis_packs_the_bytes_redis_py_would(command: tuple) -> None:
+def test_hiredis_packs_the_bytes_redis_py_would(command: tuple[Any, ...]) -> None:
     ours = connect(backends.REDIS_URL).connection_pool.make_connection()
     assert type(ours) is not Connection
     assert b"".join(ours.pack_command(*command)) == b"".join(Connection().pack_command(*command))

@@ -93,7 +93,8 @@ async def test_writers_on_one_file_take_turns_through_the_lock_file(tmp_path: Pa
         assert await asyncio.wait_for(waiting, 10) == "after"
         # Between batches the lock is free for others again.
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(other, fcntl.LOCK_UN)
     finally:
-        writer.stop()
+        # Released first, so that a failing test cannot leave the writer waiting.
+        fcntl.flock(other, fcntl.LOCK_UN)
         os.close(other)
+        writer.stop()

@@ -27,9 +27,12 @@ class Batcher(Generic[K, I, R]):
     most one batch out at a time, and items that arrive meanwhile form the next.
     """
 
-    def __init__(self, send: Send[K, I, R], *, exclusive: bool = False) -> None:
+    def __init__(
+        self, send: Send[K, I, R], *, exclusive: bool = False, max_items: int = 256
+    ) -> None:
         self._send = send
         self._exclusive = exclusive
+        self._max_items = max_items
         self._waiting: dict[K, list[tuple[I, asyncio.Future[R]]]] = {}
         self._out: set[K] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,7 +52,14 @@ class Batcher(Generic[K, I, R]):
         return await future
 
     def _start(self, key: K) -> None:
-        entries = self._waiting.pop(key, None)
+        # A caller that went away before its batch left wants nothing done.
+        entries = [e for e in self._waiting.pop(key, ()) if not e[1].cancelled()]
+        if len(entries) > self._max_items:
+            # One failure should not take more requests with it than this, and
+            # one statement should not grow without bound.
+            entries, self._waiting[key] = entries[: self._max_items], entries[self._max_items :]
+            if not self._exclusive:
+                asyncio.get_running_loop().call_soon(self._start, key)
         if not entries:
             return
         if self._exclusive:

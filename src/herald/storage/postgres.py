@@ -781,30 +781,31 @@ class PostgresStore(Store):
 
     async def _delete_batch(
         self, key: tuple[str, str], requests: list[_Delete]
-    ) -> list[DeleteOutcome | None]:
-        """Single-message deletes to one queue that came in together, in one statement.
-
-        The statement reads each message and deletes it if, as the row is by
-        then, the rules allow; the rules are restated in SQL so that checking
-        and deleting are one step, and delete_verdict on what was read must
-        agree. None for a delete to decide again under the row lock."""
+    ) -> list[DeleteOutcome | BaseException | None]:
+        """Single-message deletes to one queue that came in together, in one statement;
+        None for a delete to decide again under the row lock."""
         project, queue = key
         first: dict[int, int] = {}
         for i, request in enumerate(requests):
             first.setdefault(request.rowid, i)
-        sent = [requests[i] for i in first.values()]
+        # In id order, as bulk deletes lock them, so that batches do not deadlock.
+        sent = sorted((requests[i] for i in first.values()), key=lambda r: r.rowid)
 
         async def job(conn: _Connection) -> list[Any]:
+            # The statement reads each message and deletes it if, as the row
+            # is by then, the rules allow: restated in SQL so that checking and
+            # deleting are one step. delete_verdict on what it read must agree.
             rows: list[Any] = await conn.fetch(
                 f"""
                 WITH m AS MATERIALIZED (
-                    SELECT r.id, r.now, m.queue_id, m.claimed, m.claim_id, m.claim_expires,
-                        r.given, EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = r.given
-                                         AND c.queue_id = m.queue_id AND c.expires > r.now)
+                    SELECT r.id, r.now, msg.queue_id, msg.claimed, msg.claim_id,
+                        msg.claim_expires, r.given,
+                        EXISTS (SELECT 1 FROM {self._claims} c WHERE c.id = r.given
+                                AND c.queue_id = msg.queue_id AND c.expires > r.now)
                             AS given_live
                     FROM unnest($3::int8[], $4::uuid[], $5::float8[]) AS r(id, given, now)
-                    JOIN {self._messages} m ON m.queue_id = {self._queue_of}
-                        AND m.{_EITHER_STATE} AND m.id = r.id AND m.expires > r.now
+                    JOIN {self._messages} msg ON msg.queue_id = {self._queue_of}
+                        AND msg.{_EITHER_STATE} AND msg.id = r.id AND msg.expires > r.now
                 ),
                 gone AS (
                     DELETE FROM {self._messages} d USING m
@@ -826,8 +827,13 @@ class PostgresStore(Store):
             )
             return rows
 
-        found = {row["id"]: row for row in await self._run(job)}
-        outcomes: list[DeleteOutcome | None] = []
+        try:
+            found = {row["id"]: row for row in await self._run(job)}
+        except asyncpg.TransactionRollbackError:
+            # A deadlock with another process's deletes rolled the statement
+            # back whole: each delete is decided again on its own.
+            return [None] * len(requests)
+        outcomes: list[DeleteOutcome | BaseException | None] = []
         for i, request in enumerate(requests):
             if first[request.rowid] != i:
                 outcomes.append(None)
@@ -836,8 +842,12 @@ class PostgresStore(Store):
             verdict = request.verdict(row)
             deleted = row is not None and row["deleted"]
             if deleted and verdict is not DeleteOutcome.DELETED:
-                raise AssertionError(f"deleted message {request.rowid} against the rules")
-            outcomes.append(None if verdict is DeleteOutcome.DELETED and not deleted else verdict)
+                bug = f"deleted message {request.rowid} against the rules ({verdict})"
+                outcomes.append(AssertionError(bug))
+            elif verdict is DeleteOutcome.DELETED and not deleted:
+                outcomes.append(None)
+            else:
+                outcomes.append(verdict)
         return outcomes
 
     async def pop_messages(
@@ -957,7 +967,9 @@ class PostgresStore(Store):
             queue_id, metadata = found
             request = plan(metadata)
             if request.dead_letter is not None:
-                return request  # this needs a transaction: see below
+                # Sparing dead letters reads and writes in several steps, which
+                # must see one state: that needs a transaction (below).
+                return request
             return await claim(conn, queue_id, request, None)
 
         async def claim_sparing_dead_letters(conn: _Connection) -> Claim | None:
@@ -979,7 +991,6 @@ class PostgresStore(Store):
         outcome = await self._run(claim_oldest)
         if not isinstance(outcome, ClaimRequest):
             return outcome
-        # Sparing dead letters reads and writes in several steps.
         return await self._transaction(claim_sparing_dead_letters)
 
     async def _pick_sparing_dead_letters(

@@ -66,7 +66,9 @@ _PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
 
 
 def connect(url: str, **options: Any) -> aioredis.Redis:
-    """A client for `url` (as `Redis.from_url` reads it) whose connections pack with hiredis."""
+    """A client for `url` (as `Redis.from_url` reads it) whose connections pack with hiredis.
+
+    hiredis sends text as UTF-8, whatever an `encoding` option says."""
     settings = {**options, **parse_url(url)}
     plain = settings.pop("connection_class", Connection)
     pool = ConnectionPool(connection_class=_PACKED.get(plain, plain), **settings)

@@ -10,7 +10,10 @@ exception rolls its batch back and the batch runs again without it.
 Writers of several processes on one file take turns through a lock file
 (`flock`), which wakes the next writer as soon as the lock is free; SQLite's
 own busy handler instead sleeps and polls, for up to 100 ms at a time, and
-left some requests waiting for seconds.
+left some requests waiting for seconds. The wait has no deadline: polling to
+have one cost a third of the throughput and made p99 six times worse, and a
+process that dies (or that uvicorn's supervisor kills when it stops answering)
+releases the lock.
 """
 
 from __future__ import annotations
