@@ -903,7 +903,7 @@ class PostgresStore(Store):
             ),
             gone AS (
                 DELETE FROM {self._claims} c USING expired WHERE c.id = expired.id
-                RETURNING c.id, c.queue_id
+                RETURNING c.id
             ),
             freed AS (
                 -- By claim id alone: with the queue's id too, the planner may
@@ -1126,7 +1126,7 @@ class PostgresStore(Store):
                     UPDATE {self._claims} SET ttl = $5::int4, updated = $4::float8,
                         expires = $6::float8
                     WHERE id = $3 AND expires > $4::float8 AND queue_id = {self._queue_of}
-                    RETURNING id, queue_id
+                    RETURNING id
                 ),
                 m AS (
                     UPDATE {self._messages} m SET claim_expires = $6::float8,
@@ -1160,7 +1160,7 @@ class PostgresStore(Store):
                 f"""
                 WITH c AS (
                     DELETE FROM {self._claims} WHERE id = $3 AND queue_id = {self._queue_of}
-                    RETURNING id, queue_id
+                    RETURNING id
                 )
                 UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
                 FROM c WHERE m.claim_id = c.id
@@ -1184,7 +1184,7 @@ class PostgresStore(Store):
             ),
             gone AS (
                 DELETE FROM {self._claims} c USING expired WHERE c.id = expired.id
-                RETURNING c.id, c.queue_id
+                RETURNING c.id
             ),
             freed AS (
                 UPDATE {self._messages} m SET claim_id = NULL, claim_expires = 0
