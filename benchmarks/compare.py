@@ -187,7 +187,7 @@ def _zaqar_installed(python: Path) -> bool:
 
 def driver_missing(store: str, label: str) -> bool:
     """Whether Herald has no driver for the store URI yet; says so if it has none."""
-    from herald.storage.base import open_store
+    from herald.storage.factory import open_store
 
     try:
         open_store(store)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from herald import __version__
 from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, redacted, settings_environ
-from herald.storage.base import open_store
+from herald.storage.factory import open_store
 from herald.transport.http.protocol import HeraldHttpProtocol
 
 

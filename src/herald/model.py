@@ -73,19 +73,25 @@ class DeadLetter(msgspec.Struct, frozen=True):
 
 
 class ClaimRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What a claim takes; messages claimed `max_claim_count` times are set aside."""
+
     limit: int
     ttl: int
     grace: int
-    dead_letter: DeadLetter | None = None
+    max_claim_count: int | None = None
 
 
 class Claim(msgspec.Struct, frozen=True):
-    """A live claim: `updated` is when it was created or last renewed."""
+    """A live claim: `updated` is when it was created or last renewed.
+
+    `exhausted` holds the messages the claim took because they had been
+    claimed too often; they are the service's to move, not the caller's."""
 
     id: str
     ttl: int
     updated: float
     messages: list[StoredMessage]
+    exhausted: list[StoredMessage] = msgspec.field(default_factory=list)
 
 
 class MessageRef(msgspec.Struct, frozen=True):

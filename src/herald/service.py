@@ -79,9 +79,16 @@ class Service:
         limit = self._page_limit(limit, self.limits.max_queues_per_page)
         if name is not None:
             _check_name_filter(name)
-        queues = await self.store.list_queues(
-            project, marker=marker, limit=limit, name_pattern=name, filters=filters
-        )
+        wanted = QueueFilter(name, filters)
+        queues: list[QueueEntry] = []
+        while len(queues) < limit:
+            page = await self.store.list_queues(
+                project, marker=marker, limit=limit, prefix=wanted.prefix
+            )
+            queues += [q for q in page if wanted.accepts(q)][: limit - len(queues)]
+            if len(page) < limit:
+                break
+            marker = page[-1].name
         queues = [QueueEntry(q.name, self._with_defaults(q.metadata)) for q in queues]
         count = await self.store.count_queues(project) if with_count else None
         return QueuePage(queues=queues, count=count)
@@ -273,14 +280,24 @@ class Service:
         limit = self._page_limit(limit, self.limits.max_messages_per_claim_or_pop)
         ttl, grace = self._claim_times(body or ClaimBody())
 
+        # The rule of the plan the store used: a store may plan more than once.
+        rules: list[DeadLetter | None] = [None]
+
         def plan(metadata: dict[str, Any]) -> ClaimRequest:
-            return ClaimRequest(
-                limit=limit, ttl=ttl, grace=grace, dead_letter=_dead_letter_rule(metadata)
-            )
+            rule = rules[0] = _dead_letter_rule(metadata)
+            most = None if rule is None else rule.max_claim_count
+            return ClaimRequest(limit=limit, ttl=ttl, grace=grace, max_claim_count=most)
 
         now = self.clock()
         claim = await self.store.create_claim(project, queue, plan, now)
         if claim is None:
+            return None
+        rule = rules[0]
+        if claim.exhausted and rule is not None:
+            ids = [m.id for m in claim.exhausted]
+            await self.store.move_messages(project, queue, claim.id, ids, rule.queue, rule.ttl, now)
+        if not claim.messages:
+            await self.store.release_claim(project, queue, claim.id, now)
             return None
         return ClaimView(claim.id, claim.ttl, 0, _views(claim.messages, now))
 
@@ -474,6 +491,22 @@ def _int_in(metadata: dict[str, Any], key: str, low: int, high: int) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise errors.InvalidRequest(f"{key} must be an integer from {low} to {high}.")
+
+
+class QueueFilter:
+    """A queue listing's conditions: a name pattern and metadata values."""
+
+    def __init__(self, name_pattern: str | None, filters: dict[str, Any]) -> None:
+        self._pattern = re.compile(name_pattern) if name_pattern else None
+        self._filters = filters
+        # A pattern anchored at the start begins with a plain prefix the store can seek to.
+        literal = re.match(r"\^([A-Za-z0-9_-]*)", name_pattern or "")
+        self.prefix = literal.group(1) if literal else ""
+
+    def accepts(self, queue: QueueEntry) -> bool:
+        if self._pattern is not None and self._pattern.search(queue.name) is None:
+            return False
+        return all(queue.metadata.get(k) == v for k, v in self._filters.items())
 
 
 def _check_name_filter(pattern: str) -> None:

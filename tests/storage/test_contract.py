@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from herald.errors import InvalidRequest
-from herald.model import ClaimRequest, DeadLetter, MessageQuery, NewMessage
+from herald.model import ClaimRequest, MessageQuery, NewMessage
 from herald.storage.base import DeleteOutcome, Plan, Store
 
 T0 = 1_800_000_000.0
@@ -47,9 +47,9 @@ def bodies(messages: list) -> list[object]:
 
 
 def claim(
-    limit: int = 10, ttl: int = 60, grace: int = 60, dead_letter: DeadLetter | None = None
+    limit: int = 10, ttl: int = 60, grace: int = 60, max_claim_count: int | None = None
 ) -> Plan:
-    request = ClaimRequest(limit=limit, ttl=ttl, grace=grace, dead_letter=dead_letter)
+    request = ClaimRequest(limit=limit, ttl=ttl, grace=grace, max_claim_count=max_claim_count)
     return lambda metadata: request
 
 
@@ -90,16 +90,20 @@ async def test_queues_are_listed_by_name_after_an_exclusive_marker(store: Store)
     assert await store.count_queues("nobody") == 0
 
 
-async def test_queue_listing_filters_by_name_and_metadata(store: Store) -> None:
-    await store.create_queue(P, "red-1", {"colour": "red", "size": 1})
-    await store.create_queue(P, "red-2", {"colour": "red", "size": 2})
-    await store.create_queue(P, "blue", {"colour": "blue", "size": 1})
-    named = await store.list_queues(P, marker=None, limit=10, name_pattern="red")
-    assert [q.name for q in named] == ["red-1", "red-2"]
-    sized = await store.list_queues(P, marker=None, limit=10, filters={"size": 1})
-    assert [q.name for q in sized] == ["blue", "red-1"]
-    both = await store.list_queues(P, marker=None, limit=1, filters={"colour": "red", "size": 2})
-    assert [q.name for q in both] == ["red-2"]
+async def test_queue_listing_by_name_prefix(store: Store) -> None:
+    for name in ("red-1", "red-2", "reddish", "blue", "re", "a_b", "axb", "a%b", "a.b"):
+        await store.create_queue(P, name, {"n": name})
+    named = await store.list_queues(P, marker=None, limit=10, prefix="red")
+    assert [q.name for q in named] == ["red-1", "red-2", "reddish"]
+    assert named[0].metadata == {"n": "red-1"}
+    after = await store.list_queues(P, marker="red-1", limit=1, prefix="red")
+    assert [q.name for q in after] == ["red-2"]
+    # Characters that are wildcards to SQL's LIKE are plain text in a prefix.
+    for prefix, names in (("a_", ["a_b"]), ("a%", ["a%b"]), ("a.", ["a.b"])):
+        found = await store.list_queues(P, marker=None, limit=10, prefix=prefix)
+        assert [q.name for q in found] == names
+    assert await store.list_queues(P, marker=None, limit=10, prefix="green") == []
+    assert await store.list_queues(P, marker="reddish", limit=10, prefix="red") == []
 
 
 async def test_delete_queue_takes_its_messages(store: Store) -> None:
@@ -253,6 +257,29 @@ async def test_a_post_refused_by_its_rules_fails_alone_among_concurrent_posts(
     listed = await store.list_messages(P, "q", everything(), T0)
     assert bodies(listed) == ["before", "after"]
     assert [m.id for m in listed] == [*outcomes[0], *outcomes[2]]
+
+
+async def test_a_herald_error_from_any_callback_propagates_unchanged(store: Store) -> None:
+    await store.create_queue(P, "q", {"a": 1})
+    await post(store, "q", "kept")
+    refusal = InvalidRequest("refused by the rules")
+
+    def refuse(metadata: dict[str, Any]) -> Any:
+        raise refusal
+
+    for attempt in (
+        store.post_messages(P, "q", refuse, CLIENT, T0),
+        store.post_messages(P, "new", refuse, CLIENT, T0),
+        store.create_claim(P, "q", refuse, T0),
+        store.update_queue_metadata(P, "q", refuse),
+    ):
+        with pytest.raises(InvalidRequest) as raised:
+            await attempt
+        assert raised.value is refusal
+    assert await store.queue_metadata(P, "q") == {"a": 1}
+    assert await store.queue_metadata(P, "new") is None
+    (kept,) = await store.list_messages(P, "q", everything(), T0)
+    assert kept.claim_id is None and kept.claim_count == 0
 
 
 async def test_one_post_of_thousands_of_messages(store: Store) -> None:
@@ -505,30 +532,62 @@ async def test_concurrent_deletes_of_one_message_delete_it_once(store: Store) ->
     assert await store.get_messages(P, "q", ids, T0) == []
 
 
-async def test_dead_letter_after_max_claims(store: Store) -> None:
-    rule = DeadLetter("dlq", max_claim_count=2, ttl=7200)
+async def test_claim_sets_aside_messages_claimed_too_often(store: Store) -> None:
     ids = await post(store, "q", "poison", "good")
     for attempt in range(2):
         now = T0 + attempt * 100
-        made = await store.create_claim(P, "q", claim(limit=1, dead_letter=rule), now)
+        made = await store.create_claim(P, "q", claim(limit=1, max_claim_count=2), now)
         assert made is not None and [m.id for m in made.messages] == ids[:1]
-    # Third attempt: the poison message moves and the next one is claimed instead.
-    made = await store.create_claim(P, "q", claim(limit=1, dead_letter=rule), T0 + 200)
+        assert made.exhausted == []
+    # Third attempt: the poison message is set aside and the next one claimed instead.
+    made = await store.create_claim(P, "q", claim(limit=1, max_claim_count=2), T0 + 200)
     assert made is not None and bodies(made.messages) == ["good"]
-    assert await store.queue_metadata(P, "dlq") == {}
-    (moved,) = await store.list_messages(P, "dlq", MessageQuery(limit=10, echo=True), T0 + 200)
-    assert msgspec.json.decode(moved.body) == "poison"
-    assert moved.ttl == 7200 and moved.claim_id is None and moved.claim_count == 0
-    assert await store.get_messages(P, "q", ids[:1], T0 + 200) == []
+    assert [m.id for m in made.exhausted] == ids[:1]
+    # Set aside is claimed: nobody else takes it meanwhile.
+    other = await store.create_claim(P, "q", claim(limit=5), T0 + 200)
+    assert other is None
 
 
-async def test_dead_letter_of_everything_claims_nothing(store: Store) -> None:
-    rule = DeadLetter("dlq", max_claim_count=1, ttl=None)
+async def test_move_messages_to_the_tail_of_another_queue(store: Store) -> None:
+    (old,) = await post(store, "dlq", "already there")
+    ids = await post(store, "q", "poison", "other", ttl=300, now=T0 + 1)
+    made = await store.create_claim(P, "q", claim(limit=1), T0 + 10)
+    assert made is not None
+    # Only what the claim holds moves: "other" is not under it.
+    assert await store.move_messages(P, "q", made.id, ids, "dlq", 7200, T0 + 20) == 1
+    moved = await store.list_messages(P, "dlq", everything(), T0 + 20)
+    assert bodies(moved) == ["already there", "poison"]
+    assert moved[0].id == old
+    assert moved[1].ttl == 7200 and moved[1].claim_id is None and moved[1].claim_count == 0
+    assert moved[1].created == T0 + 1
+    assert await store.get_messages(P, "q", ids[:1], T0 + 20) == []
+    assert bodies(await store.list_messages(P, "q", everything(), T0 + 20)) == ["other"]
+    # A message no longer under the claim stays where it is.
+    assert await store.move_messages(P, "q", made.id, ids, "dlq", None, T0 + 20) == 0
+
+
+async def test_move_messages_into_a_new_queue_keeps_their_ttl(store: Store) -> None:
     await post(store, "q", "a", "b", ttl=500)
-    assert await store.create_claim(P, "q", claim(dead_letter=rule), T0) is not None
-    assert await store.create_claim(P, "q", claim(dead_letter=rule), T0 + 61) is None
-    moved = await store.list_messages(P, "dlq", everything(), T0 + 61)
+    first = await store.create_claim(P, "q", claim(max_claim_count=1), T0)
+    assert first is not None and first.exhausted == []
+    made = await store.create_claim(P, "q", claim(max_claim_count=1), T0 + 61)
+    assert made is not None and made.messages == [] and len(made.exhausted) == 2
+    ids = [m.id for m in made.exhausted]
+    assert await store.move_messages(P, "q", made.id, ids, "dead", None, T0 + 61) == 2
+    assert await store.queue_metadata(P, "dead") == {}
+    moved = await store.list_messages(P, "dead", everything(), T0 + 61)
     assert bodies(moved) == ["a", "b"] and moved[0].ttl == 500
+    assert moved[0].claim_count == 0
+
+
+async def test_move_messages_of_an_expired_claim_moves_nothing(store: Store) -> None:
+    ids = await post(store, "q", "a")
+    made = await store.create_claim(P, "q", claim(ttl=60), T0)
+    assert made is not None
+    assert await store.move_messages(P, "q", made.id, ids, "dead", None, T0 + 61) == 0
+    assert await store.move_messages(P, "q", "not-a-claim", ids, "dead", None, T0) == 0
+    assert await store.list_messages(P, "dead", everything(), T0) == []
+    assert len(await store.get_messages(P, "q", ids, T0 + 61)) == 1
 
 
 # Stats, purge, garbage

@@ -2,16 +2,20 @@
 
 Every method that depends on time takes `now` (seconds since the epoch) from
 the caller; drivers never read a clock for semantics.
+
+The callbacks a driver is handed (`Prepare`, `Plan`, and the `change` of a
+metadata update) are the service's rules. They are pure: a driver may call one
+more than once (for example again after a conflict, on fresher metadata), and
+when one raises a `HeraldError` the driver stores nothing and lets that error
+propagate unchanged.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from herald.model import (
     Claim,
@@ -28,25 +32,6 @@ Prepare = Callable[[dict[str, Any]], list[NewMessage]]
 
 Plan = Callable[[dict[str, Any]], ClaimRequest]
 """Makes a claim request from the queue's metadata (the service's rules)."""
-
-
-class QueueFilter:
-    """A queue listing's conditions, applied alike by every driver."""
-
-    def __init__(self, name_pattern: str | None, filters: dict[str, Any] | None) -> None:
-        self._pattern = re.compile(name_pattern) if name_pattern else None
-        self._filters = filters or {}
-
-    @property
-    def selective(self) -> bool:
-        """Whether any queue can fail the conditions."""
-        return self._pattern is not None or bool(self._filters)
-
-    def accepts_name(self, name: str) -> bool:
-        return self._pattern is None or self._pattern.search(name) is not None
-
-    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
-        return all(metadata.get(k) == v for k, v in self._filters.items())
 
 
 class DeleteOutcome(enum.Enum):
@@ -120,11 +105,10 @@ class Store(abc.ABC):
         *,
         marker: str | None,
         limit: int,
-        name_pattern: str | None = None,
-        filters: dict[str, Any] | None = None,
+        prefix: str = "",
     ) -> list[QueueEntry]:
-        """Queues after `marker` by name; `name_pattern` is a regex searched in
-        the name and `filters` must equal metadata values."""
+        """Up to `limit` queues whose names come after `marker` and start with
+        `prefix`, by name; a store with an index on names seeks, never scans."""
 
     @abc.abstractmethod
     async def count_queues(self, project: str) -> int:
@@ -198,16 +182,35 @@ class Store(abc.ABC):
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         """Claim up to `limit` of the oldest claimable messages, oldest first.
 
-        `plan(metadata)` gives the claim's limit, ttl, grace and dead-letter
-        rule from the queue's metadata; for a queue that does not exist it is
+        `plan(metadata)` gives the claim's limit, ttl, grace and maximum claim
+        count from the queue's metadata; for a queue that does not exist it is
         not called and the answer is None.
 
         A claimable message is unexpired, due (its delay has passed) and not
         under a live claim. Each claimed message whose expiry comes before the
-        claim's is extended to outlive it by `grace`. With a dead-letter rule,
-        a message already claimed `max_claim_count` times moves to the tail of
-        the dead-letter queue (created if missing) instead of being claimed.
-        None when nothing was claimed."""
+        claim's is extended to outlive it by `grace`. With a maximum claim
+        count, a claimable message already claimed that many times does not
+        count towards `limit`: the claim takes it too, in `Claim.exhausted`,
+        for the service to move elsewhere. None when nothing was claimed."""
+
+    @abc.abstractmethod
+    async def move_messages(
+        self,
+        project: str,
+        queue: str,
+        claim_id: str,
+        ids: list[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> int:
+        """Move the messages among `ids` that the live claim `claim_id` holds to
+        the tail of the project's queue `target` (created if missing), atomically;
+        how many moved.
+
+        A moved message keeps its body, client id and creation time, arrives
+        unclaimed, due and never claimed, and lives `ttl` seconds from `now`
+        (its own ttl when None)."""
 
     @abc.abstractmethod
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
@@ -228,24 +231,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def collect_garbage(self, now: float) -> int:
         """Remove expired messages and claims; how many rows went."""
-
-
-def open_store(uri: str, *, durability: str = "full") -> Store:
-    """Build (but do not open) the driver a store URI names."""
-    scheme = urlsplit(uri).scheme
-    if scheme == "sqlite":
-        from herald.storage.sqlite import SQLiteStore
-
-        return SQLiteStore.from_uri(uri, durability=durability)
-    if scheme in ("redis", "rediss"):
-        from herald.storage.redis import RedisStore
-
-        return RedisStore.from_uri(uri, durability=durability)
-    if scheme in ("postgresql", "postgres"):
-        from herald.storage.postgres import PostgresStore
-
-        return PostgresStore.from_uri(uri, durability=durability)
-    raise ValueError(
-        f"unsupported store URI {uri!r}: expected sqlite:///PATH, "
-        "redis://HOST:PORT/DB or postgresql://USER@HOST:PORT/DB"
-    )

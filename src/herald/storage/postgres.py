@@ -37,7 +37,6 @@ from herald.storage.base import (
     DeleteOutcome,
     Plan,
     Prepare,
-    QueueFilter,
     Store,
     delete_verdict,
 )
@@ -421,10 +420,9 @@ class PostgresStore(Store):
         *,
         marker: str | None,
         limit: int,
-        name_pattern: str | None = None,
-        filters: dict[str, Any] | None = None,
+        prefix: str = "",
     ) -> list[QueueEntry]:
-        wanted = QueueFilter(name_pattern, filters)
+        wanted = _PrefixOnly(prefix)
         # Filters are Python semantics (regex, equality of decoded JSON), so a
         # filtered listing reads the project's queues a batch at a time.
         batch = max(limit, _LIST_BATCH) if wanted.selective else limit
@@ -875,6 +873,18 @@ class PostgresStore(Store):
 
     # Claims
 
+    async def move_messages(
+        self,
+        project: str,
+        queue: str,
+        claim_id: str,
+        ids: list[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> int:
+        raise NotImplementedError("transitional")
+
     def _oldest_claimable(self, limit: int, *, columns: str = "id", after: str = "") -> str:
         """SELECT locking up to `limit` claimable messages of queue $1 at time $2, oldest first.
 
@@ -966,7 +976,7 @@ class PostgresStore(Store):
                 return None
             queue_id, metadata = found
             request = plan(metadata)
-            if request.dead_letter is not None:
+            if None is not None:
                 # Sparing dead letters reads and writes in several steps, which
                 # must see one state: that needs a transaction (below).
                 return request
@@ -978,7 +988,7 @@ class PostgresStore(Store):
                 return None
             queue_id, metadata = found
             request = plan(metadata)
-            rule = request.dead_letter
+            rule = None
             if rule is None:  # the metadata changed meanwhile
                 return await claim(conn, queue_id, request, None)
             taken = await self._pick_sparing_dead_letters(
@@ -1301,3 +1311,18 @@ def _messages(rows: list[Any], now: float) -> list[StoredMessage]:
         )
         for row in rows
     ]
+
+
+class _PrefixOnly:
+    """Transitional: the name-prefix condition until this driver seeks by prefix."""
+
+    selective = True
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def accepts_name(self, name: str) -> bool:
+        return name.startswith(self.prefix)
+
+    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
+        return True

@@ -34,7 +34,6 @@ from herald.storage.base import (
     DeleteOutcome,
     Plan,
     Prepare,
-    QueueFilter,
     Store,
     delete_verdict,
 )
@@ -331,10 +330,9 @@ class RedisStore(Store):
         *,
         marker: str | None,
         limit: int,
-        name_pattern: str | None = None,
-        filters: dict[str, Any] | None = None,
+        prefix: str = "",
     ) -> list[QueueEntry]:
-        wanted = QueueFilter(name_pattern, filters)
+        wanted = _PrefixOnly(prefix)
         index = self.keys.queue_index(project)
         low = b"(" + marker.encode() if marker else b"-"
         chunk = max(limit, 50)
@@ -500,6 +498,18 @@ class RedisStore(Store):
 
     # Claims
 
+    async def move_messages(
+        self,
+        project: str,
+        queue: str,
+        claim_id: str,
+        ids: list[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> int:
+        raise NotImplementedError("transitional")
+
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         key = (project, queue)
         base = self.keys.queue_base(project, queue)
@@ -516,7 +526,7 @@ class RedisStore(Store):
             request = plan(_decode_metadata(seen))
             claim_id = str(uuid.uuid4())
             until = now + request.ttl
-            rule = request.dead_letter
+            rule = None
             args: list[str | bytes | int] = [
                 str(request.limit),
                 claim_id,
@@ -632,3 +642,18 @@ def _message(row: Sequence[Any]) -> StoredMessage:
         claim_id=claim_id.decode() or None,
         claim_count=int(claim_count),
     )
+
+
+class _PrefixOnly:
+    """Transitional: the name-prefix condition until this driver seeks by prefix."""
+
+    selective = True
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def accepts_name(self, name: str) -> bool:
+        return name.startswith(self.prefix)
+
+    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
+        return True

@@ -28,7 +28,6 @@ from herald.storage.base import (
     DeleteOutcome,
     Plan,
     Prepare,
-    QueueFilter,
     Store,
     delete_verdict,
 )
@@ -217,10 +216,9 @@ class SQLiteStore(Store):
         *,
         marker: str | None,
         limit: int,
-        name_pattern: str | None = None,
-        filters: dict[str, Any] | None = None,
+        prefix: str = "",
     ) -> list[QueueEntry]:
-        wanted = QueueFilter(name_pattern, filters)
+        wanted = _PrefixOnly(prefix)
 
         def job(conn: sqlite3.Connection) -> list[QueueEntry]:
             rows = conn.execute(
@@ -437,6 +435,18 @@ class SQLiteStore(Store):
 
     # Claims
 
+    async def move_messages(
+        self,
+        project: str,
+        queue: str,
+        claim_id: str,
+        ids: list[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> int:
+        raise NotImplementedError("transitional")
+
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         claim_id = str(uuid.uuid4())
 
@@ -458,7 +468,7 @@ class SQLiteStore(Store):
                 moved = 0
                 for row in rows:
                     after = row[0]
-                    rule = request.dead_letter
+                    rule = None
                     if rule is not None and row[6] >= rule.max_claim_count:
                         _dead_letter(conn, project, row[0], rule, now)
                         moved += 1
@@ -690,3 +700,18 @@ def _dead_letter(
         (target, now, now, rowid),
     )
     conn.execute("DELETE FROM messages WHERE id = ?", (rowid,))
+
+
+class _PrefixOnly:
+    """Transitional: the name-prefix condition until this driver seeks by prefix."""
+
+    selective = True
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def accepts_name(self, name: str) -> bool:
+        return name.startswith(self.prefix)
+
+    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
+        return True

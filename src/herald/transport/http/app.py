@@ -14,7 +14,8 @@ from typing import Any
 from herald import errors
 from herald.config import Settings, load_settings
 from herald.service import Service
-from herald.storage.base import Store, open_store
+from herald.storage.base import Store
+from herald.storage.factory import open_store
 from herald.transport.http.request import Request
 from herald.transport.http.responses import Response, error_response, json_response
 from herald.transport.http.routes import Router

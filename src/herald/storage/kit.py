@@ -1,0 +1,73 @@
+"""Pieces every driver shares: codecs, id parsing, row mapping, ordering, redaction.
+
+Nothing here is a rule of the API; those live in the service. These are the
+small mechanics that would otherwise be written once per driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+from herald.model import StoredMessage
+
+DURABILITIES = ("full", "normal")
+
+encode_json = msgspec.json.Encoder().encode
+decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
+
+MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
+"""The columns `messages_from_rows` reads, in its order, for the SQL drivers."""
+
+
+def check_durability(durability: str) -> str:
+    """The durability setting, or a ValueError naming the ones there are."""
+    if durability not in DURABILITIES:
+        raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+    return durability
+
+
+def row_id(text: str) -> int | None:
+    """The integer row id behind a message id, or None for text that cannot be one."""
+    # Under 19 digits an id always fits a signed 64-bit column.
+    if text.isascii() and text.isdigit() and len(text) < 19:
+        return int(text)
+    return None
+
+
+def row_ids(ids: Iterable[str]) -> list[int]:
+    """The ids that can name a row, each once, in the order given."""
+    return list(dict.fromkeys(i for i in map(row_id, ids) if i is not None))
+
+
+def messages_from_rows(rows: Iterable[Sequence[Any]], now: float) -> list[StoredMessage]:
+    """Rows of `MESSAGE_COLUMNS` as messages; a claim id counts only while it is live."""
+    return [
+        StoredMessage(
+            id=str(row[0]),
+            body=msgspec.Raw(row[1]),
+            ttl=row[2],
+            created=row[3],
+            claim_id=str(row[4]) if row[4] is not None and row[5] > now else None,
+            claim_count=row[6],
+        )
+        for row in rows
+    ]
+
+
+def in_order_asked(found: Iterable[StoredMessage], asked: Iterable[object]) -> list[StoredMessage]:
+    """The messages found, in the order their ids were asked for, each once."""
+    by_id = {m.id: m for m in found}
+    return [by_id[key] for key in dict.fromkeys(map(str, asked)) if key in by_id]
+
+
+def redacted(uri: str) -> str:
+    """The URI with any password replaced, fit to print or log."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
