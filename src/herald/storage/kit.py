@@ -71,3 +71,16 @@ def redacted(uri: str) -> str:
         return uri
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least text after every text that starts with `prefix`, in code-point order
+    (which is byte order in UTF-8); None when no text is (an empty prefix)."""
+    chars = list(prefix)
+    while chars:
+        point = ord(chars.pop()) + 1
+        if 0xD800 <= point <= 0xDFFF:
+            point = 0xE000  # surrogates have no UTF-8 form
+        if point <= 0x10FFFF:
+            return "".join(chars) + chr(point)
+    return None
