@@ -1,105 +1,110 @@
-"""Domain errors: each carries the HTTP-like status and the title a client sees."""
+"""Domain errors: each carries a stable code that every transport maps to its own wire form.
+
+A code never changes once released; the HTTP layer maps codes to Zaqar's
+statuses and titles, and another protocol maps the same codes its own way.
+"""
 
 from __future__ import annotations
 
 
 class HeraldError(Exception):
-    """A client-visible failure with a status, a title and a description."""
+    """A client-visible failure with a stable code and a description."""
 
-    status: int = 500
-    title: str = "Internal server error"
+    code: str = "internal_error"
 
-    def __init__(self, description: str = "", *, title: str | None = None) -> None:
+    def __init__(self, description: str = "", *, code: str | None = None) -> None:
         super().__init__(description)
         self.description = description
-        if title is not None:
-            self.title = title
+        if code is not None:
+            self.code = code
+
+    @property
+    def public_description(self) -> str:
+        """What the client may be told; the description may hold more, for the log."""
+        return self.description
 
 
 class InvalidRequest(HeraldError):
     """A request that is well-formed but breaks a rule or a limit."""
 
-    status = 400
-    title = "Invalid API request"
+    code = "invalid_request"
 
 
 class InvalidBody(HeraldError):
     """A body that does not parse or has the wrong shape."""
 
-    status = 400
-    title = "Invalid request body"
+    code = "invalid_body"
 
 
 class InvalidParameter(HeraldError):
     """A query-string parameter that does not parse or is out of range."""
 
-    status = 400
-    title = "Invalid parameter"
+    code = "invalid_parameter"
 
 
 class InvalidHeader(HeraldError):
-    """A required header that is missing or malformed."""
+    """A required header that is missing or malformed; the code says which."""
 
-    status = 400
-    title = "Invalid header value"
+    code = "invalid_header"
 
 
 class InvalidContentType(HeraldError):
-    status = 400
-    title = "Invalid Content-Type"
+    code = "invalid_content_type"
 
 
 class InvalidQueueName(HeraldError):
-    status = 400
-    title = "Invalid queue identification"
+    code = "invalid_queue_name"
 
 
 class ClaimGone(HeraldError):
     """A claim id was given for a delete but no such live claim exists."""
 
-    status = 400
-    title = "Unable to delete"
+    code = "claim_gone"
 
 
 class MessageNotClaimed(HeraldError):
-    status = 400
-    title = "Unable to delete"
+    code = "message_not_claimed"
 
 
 class MessageClaimed(HeraldError):
     """The message is under a live claim the caller does not hold."""
 
-    status = 403
-    title = "Unable to delete"
+    code = "message_claimed"
 
 
 class NotAuthorized(HeraldError):
-    status = 403
-    title = "Not authorized"
+    code = "not_authorized"
 
 
 class NotFound(HeraldError):
-    status = 404
-    title = "Not found"
+    code = "not_found"
 
 
 class NotAcceptable(HeraldError):
-    status = 406
-    title = "Media type not acceptable"
+    code = "not_acceptable"
 
 
 class Conflict(HeraldError):
-    status = 409
-    title = "Resource conflict"
+    code = "conflict"
 
 
 class UnsupportedMediaType(HeraldError):
-    status = 415
-    title = "415 Unsupported Media Type"
+    code = "unsupported_media_type"
 
 
 class ServiceUnavailable(HeraldError):
-    """The storage backend failed or is out of reach; the client may retry."""
+    """The storage backend failed or is out of reach; the client may retry.
 
-    status = 503
-    title = "Service temporarily unavailable"
+    The description names the backend's address for the log; clients are told
+    only `public`, since an internal address is nobody else's business."""
+
+    code = "service_unavailable"
+    GENERIC = "The store is unavailable right now; please try again in a few seconds."
+
+    def __init__(self, description: str = "", *, public: str | None = None) -> None:
+        super().__init__(description)
+        self.public = public or self.GENERIC
+
+    @property
+    def public_description(self) -> str:
+        return self.public

@@ -73,10 +73,17 @@ def test_put_creates_then_reports_an_existing_queue(api: httpx.Client) -> None:
     assert metadata(api, "q") == {**RESERVED_DEFAULTS, "colour": "red"}
 
 
-@pytest.mark.parametrize("body", [b"", b"{}", b"  \n"])
+@pytest.mark.parametrize("body", [b"", b"{}", b" {} \n"])
 def test_put_without_metadata(api: httpx.Client, body: bytes) -> None:
     assert api.put("/v2/queues/q", content=body).status_code == 201
     assert metadata(api, "q") == RESERVED_DEFAULTS
+
+
+@pytest.mark.parametrize("body", [b" ", b"  \n", b"\t"])
+def test_put_with_a_body_of_only_white_space_is_400(api: httpx.Client, body: bytes) -> None:
+    document = assert_error(api.put("/v2/queues/q", content=body), 400, "Invalid request body")
+    assert document["description"] == "Request body could not be parsed."
+    assert api.get("/v2/queues").json()["queues"] == []
 
 
 def test_get_fills_in_reserved_defaults_but_keeps_given_values(api: httpx.Client) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from herald import errors
-from herald.model import ClaimBody
 from herald.service import Service
-from herald.transport.http.request import Request, decode_json
+from herald.transport.http.request import Request
 from herald.transport.http.responses import (
     MessageList,
     Response,
@@ -23,9 +21,8 @@ async def _claim_body(svc: Service, req: Request) -> bytes:
 
 
 async def create_claim(svc: Service, req: Request, queue: str) -> Response:
-    data = await _claim_body(svc, req)
-    body = decode_json(data, ClaimBody) if data.strip() else None
-    claim = await svc.create_claim(req.project, queue, req.int_param("limit"), body)
+    body = await _claim_body(svc, req)
+    claim = await svc.claims.create(req.caller, queue, req.int_param("limit"), body)
     if claim is None:
         return empty(204)
     location = claim_href(queue, claim.id).encode()
@@ -35,18 +32,15 @@ async def create_claim(svc: Service, req: Request, queue: str) -> Response:
 
 
 async def get_claim(svc: Service, req: Request, queue: str, claim_id: str) -> Response:
-    claim = await svc.get_claim(req.project, queue, claim_id)
+    claim = await svc.claims.get(req.caller, queue, claim_id)
     return json_response(200, claim_out(queue, claim))
 
 
 async def update_claim(svc: Service, req: Request, queue: str, claim_id: str) -> Response:
-    data = await _claim_body(svc, req)
-    if not data.strip():
-        raise errors.InvalidBody('The PATCH body is empty: expected {"ttl", "grace"}.')
-    await svc.update_claim(req.project, queue, claim_id, decode_json(data, ClaimBody))
+    await svc.claims.update(req.caller, queue, claim_id, await _claim_body(svc, req))
     return empty(204)
 
 
 async def delete_claim(svc: Service, req: Request, queue: str, claim_id: str) -> Response:
-    await svc.delete_claim(req.project, queue, claim_id)
+    await svc.claims.delete(req.caller, queue, claim_id)
     return empty(204)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from herald import errors
-from herald.model import PurgeBody
 from herald.service import Service
-from herald.transport.http.request import Request, decode_json
+from herald.transport.http.request import Request
 from herald.transport.http.responses import (
     Response,
     empty,
@@ -31,8 +30,8 @@ async def list_queues(svc: Service, req: Request) -> Response:
         for key, value in req.query.items()
         if key not in _LIST_PARAMS and value != ""
     }
-    page = await svc.list_queues(
-        req.project,
+    page = await svc.queues.listing(
+        req.caller,
         marker=req.str_param("marker"),
         limit=limit,
         name=name,
@@ -61,50 +60,39 @@ async def list_queues(svc: Service, req: Request) -> Response:
     return json_response(200, document)
 
 
+async def _metadata_body(svc: Service, req: Request, what: str = "Queue metadata") -> bytes:
+    cap = svc.limits.max_queue_metadata
+    return await req.body(cap, f"{what} is too large. Max size: {cap}")
+
+
 async def create_queue(svc: Service, req: Request, queue: str) -> Response:
-    data = await req.body(
-        svc.limits.max_queue_metadata,
-        f"Queue metadata is too large. Max size: {svc.limits.max_queue_metadata}",
-    )
-    metadata = decode_json(data, object) if data.strip() else {}
-    created = await svc.create_queue(req.project, queue, metadata)
+    created = await svc.queues.create(req.caller, queue, await _metadata_body(svc, req))
     return empty(201 if created else 204, queue_href(queue))
 
 
 async def get_queue(svc: Service, req: Request, queue: str) -> Response:
-    return json_response(200, await svc.get_queue(req.project, queue))
+    return json_response(200, await svc.queues.get(req.caller, queue))
 
 
 async def update_queue(svc: Service, req: Request, queue: str) -> Response:
     content_type = (req.header("content-type") or "").split(";")[0].strip()
     if content_type != PATCH_TYPE:
         raise errors.UnsupportedMediaType(f"Accepted media type for PATCH: {PATCH_TYPE}.")
-    data = await req.body(
-        svc.limits.max_queue_metadata,
-        f"Queue metadata is too large. Max size: {svc.limits.max_queue_metadata}",
-    )
-    if not data.strip():
-        raise errors.InvalidBody("The PATCH body is empty.")
-    metadata = await svc.update_queue(req.project, queue, decode_json(data, object))
+    metadata = await svc.queues.update(req.caller, queue, await _metadata_body(svc, req))
     return json_response(200, metadata)
 
 
 async def delete_queue(svc: Service, req: Request, queue: str) -> Response:
-    await svc.delete_queue(req.project, queue)
+    await svc.queues.delete(req.caller, queue)
     return empty(204)
 
 
 async def queue_stats(svc: Service, req: Request, queue: str) -> Response:
-    return json_response(200, stats_out(queue, await svc.queue_stats(req.project, queue)))
+    return json_response(200, stats_out(queue, await svc.queues.stats(req.caller, queue)))
 
 
 async def purge_queue(svc: Service, req: Request, queue: str) -> Response:
-    data = await req.body(
-        svc.limits.max_queue_metadata,
-        f"Purge body is too large. Max size: {svc.limits.max_queue_metadata}",
-    )
-    body = decode_json(data, PurgeBody) if data.strip() else None
-    await svc.purge_queue(req.project, queue, body)
+    await svc.queues.purge(req.caller, queue, await _metadata_body(svc, req, "Purge body"))
     return empty(204)
 
 

@@ -1,15 +1,14 @@
-"""The parts of an ASGI request a handler reads: headers, query, body, identity."""
+"""The parts of an ASGI request a handler reads: headers, query, body, and who asks."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
-
 from herald import errors
+from herald.identity import Caller
 
-T = TypeVar("T")
+ANONYMOUS = Caller(project="", client_id="")
 
 TRUE_WORDS = frozenset(("true", "True", "t", "yes", "y", "1", "on"))
 FALSE_WORDS = frozenset(("false", "False", "f", "no", "n", "0", "off"))
@@ -19,7 +18,7 @@ _INT64 = 2**63
 class Request:
     """One HTTP request, with lazily parsed query string and body."""
 
-    __slots__ = ("_pairs", "_receive", "client_id", "headers", "method", "path", "project", "query")
+    __slots__ = ("_pairs", "_receive", "caller", "headers", "method", "path", "query")
 
     def __init__(self, scope: dict[str, Any], receive: Any) -> None:
         self.method: str = scope["method"]
@@ -33,8 +32,8 @@ class Request:
         self.query: dict[str, str] = {}
         for key, value in self._pairs:
             self.query.setdefault(key, value)
-        self.project = ""
-        self.client_id = ""
+        # Set by the identity step before any handler that needs it runs.
+        self.caller: Caller = ANONYMOUS
         self._receive = receive
 
     def header(self, name: str) -> str | None:
@@ -102,16 +101,3 @@ class Request:
             if not event.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def decode_json(data: bytes, kind: type[T]) -> T:
-    """Decode a JSON body into `kind`, with a client-facing error when it does not fit."""
-    try:
-        return msgspec.json.decode(data, type=kind)
-    except msgspec.ValidationError as exc:
-        raise errors.InvalidBody(f"The JSON body does not fit the request: {exc}.") from None
-    except msgspec.DecodeError as exc:
-        raise errors.InvalidBody(f"Request body could not be parsed: {exc}.") from None
-    except RecursionError:
-        # msgspec gives up on very deep nesting with a RecursionError, not a DecodeError.
-        raise errors.InvalidBody("Request body is nested too deeply.") from None

@@ -10,6 +10,7 @@ import msgspec
 
 from herald.errors import HeraldError
 from herald.model import ClaimView, MessageView, StatsView
+from herald.transport.http.errors import status_and_document
 
 JSON = b"application/json"
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
@@ -50,10 +51,8 @@ def empty(status: int = 204, location: str | None = None) -> Response:
 def error_response(
     error: HeraldError, headers: list[tuple[bytes, bytes]] | None = None
 ) -> Response:
-    document = {"title": error.title}
-    if error.description:
-        document["description"] = error.description
-    return json_response(error.status, document, headers)
+    status, document = status_and_document(error)
+    return json_response(status, document, headers)
 
 
 # JSON shapes

@@ -14,17 +14,15 @@ Resource = dict[str, Handler]
 
 
 class Route:
-    """A resolved path: its handlers by method and the path's variables."""
+    """A resolved path: its handlers by method and the path's variables by name."""
 
-    __slots__ = ("anonymous", "args", "queue", "resource")
+    __slots__ = ("anonymous", "params", "resource")
 
     def __init__(
-        self, resource: Resource, args: tuple[str, ...] = (), *, anonymous: bool = False
+        self, resource: Resource, params: dict[str, str] | None = None, *, anonymous: bool = False
     ) -> None:
         self.resource = resource
-        self.args = args
-        # Every route with variables is under /v2/queues/{queue}.
-        self.queue = args[0] if args else None
+        self.params = params or {}
         self.anonymous = anonymous
 
 
@@ -64,10 +62,13 @@ class Router:
             return Route(self.root, anonymous=True)
         if not path.startswith("/v2/"):
             return None
+        if path == "/v2/":
+            return Route(self.home)
         parts: list[Any] = path[4:].split("/")
+        if "" in parts:
+            # An empty segment (a trailing or doubled slash) names nothing, not an empty id.
+            return None
         match parts:
-            case [""]:
-                return Route(self.home)
             case ["ping"]:
                 return Route(self.ping)
             case ["health"] if self.admin_mode:
@@ -75,17 +76,17 @@ class Router:
             case ["queues"]:
                 return Route(self.queues)
             case ["queues", queue]:
-                return Route(self.queue, (queue,))
+                return Route(self.queue, {"queue": queue})
             case ["queues", queue, "stats"]:
-                return Route(self.stats, (queue,))
+                return Route(self.stats, {"queue": queue})
             case ["queues", queue, "purge"]:
-                return Route(self.purge, (queue,))
+                return Route(self.purge, {"queue": queue})
             case ["queues", queue, "messages"]:
-                return Route(self.messages, (queue,))
+                return Route(self.messages, {"queue": queue})
             case ["queues", queue, "messages", message_id]:
-                return Route(self.message, (queue, message_id))
+                return Route(self.message, {"queue": queue, "message_id": message_id})
             case ["queues", queue, "claims"]:
-                return Route(self.claims, (queue,))
+                return Route(self.claims, {"queue": queue})
             case ["queues", queue, "claims", claim_id]:
-                return Route(self.claim, (queue, claim_id))
+                return Route(self.claim, {"queue": queue, "claim_id": claim_id})
         return None

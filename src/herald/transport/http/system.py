@@ -6,7 +6,6 @@ from typing import Any
 
 import msgspec
 
-from herald import errors
 from herald.service import Service
 from herald.transport.http.request import Request
 from herald.transport.http.responses import Response, empty, json_response
@@ -118,16 +117,10 @@ async def home(svc: Service, req: Request, admin_mode: bool = False) -> Response
 
 
 async def ping(svc: Service, req: Request) -> Response:
-    if req.method == "HEAD":
-        return empty(204)
-    if await svc.store.ping():
-        return empty(204)
-    raise errors.ServiceUnavailable("The storage backend does not answer.")
+    if req.method != "HEAD":
+        await svc.health.ping()
+    return empty(204)
 
 
 async def health(svc: Service, req: Request) -> Response:
-    # Role names compare without regard to case, as oslo.policy's role checks do.
-    roles = {r.strip().lower() for r in (req.header("x-roles") or "").split(",")}
-    if "admin" not in roles:
-        raise errors.NotAuthorized("You are not authorized to complete this action.")
-    return json_response(200, await svc.health())
+    return json_response(200, await svc.health.report(req.caller))

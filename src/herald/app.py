@@ -1,0 +1,78 @@
+"""The composition root: settings → store → service → background tasks, for any transport.
+
+A transport is handed a `Herald` and calls `start` and `stop` around serving;
+it builds nothing of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from herald.config import Settings
+from herald.identity import ClientIdRule, Identify, NoAuth
+from herald.service import Service
+from herald.storage.base import Store
+from herald.storage.factory import open_store
+
+log = logging.getLogger("herald")
+
+
+class Herald:
+    """One running Herald: its store, service, identity step and background tasks."""
+
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.service = Service(store, settings.limits, clock)
+        self.identify: Identify = identity_step(settings)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Open the store and start the background tasks."""
+        await self.store.open()
+        if self.settings.gc_interval > 0:
+            self._tasks.append(asyncio.create_task(self._collect_garbage()))
+
+    async def stop(self) -> None:
+        """Stop the background tasks, then close the store."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.store.close()
+
+    async def _collect_garbage(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.gc_interval)
+            try:
+                await self.service.collect_garbage()
+            except Exception:
+                log.exception("garbage collection failed; will retry")
+
+
+def identity_step(settings: Settings) -> Identify:
+    """The step that turns a request's headers into a Caller, as the settings say."""
+    return NoAuth(
+        ClientIdRule(
+            mode=settings.client_id_uuid_safe,
+            min_length=settings.min_length_client_id,
+            max_length=settings.max_length_client_id,
+        )
+    )
+
+
+def build(
+    settings: Settings, *, store: Store | None = None, clock: Callable[[], float] = time.time
+) -> Herald:
+    """Build (but do not start) Herald from its settings."""
+    if store is None:
+        store = open_store(settings.store, durability=settings.durability)
+    return Herald(settings, store, clock)

@@ -1,0 +1,119 @@
+"""Who is asking: the `Caller` every operation receives, and the step that decides it.
+
+Identity is decided once per request, from the request's headers, by one
+`Identify` step; nothing downstream reads identity headers. An authentication
+backend replaces the step, never the code that uses a `Caller`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Literal, Protocol
+
+import msgspec
+
+from herald.errors import InvalidHeader, InvalidQueueName
+
+PROJECT_ID_MAX_LEN = 256
+# Any text but control characters: a project id travels in store keys and logs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Headers = Mapping[str, str]
+"""Request headers by lower-case name."""
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """The project and client a request acts for, its roles, and how that was proven."""
+
+    project: str
+    client_id: str
+    roles: frozenset[str] = frozenset()
+    authenticated_by: Literal["noauth"] = "noauth"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class Identify(Protocol):
+    """Turns a request's headers into a Caller, or raises a HeraldError."""
+
+    def __call__(self, headers: Headers) -> Caller: ...
+
+
+class ClientIdRule(msgspec.Struct, frozen=True, kw_only=True):
+    """How a Client-ID is checked: as a UUID (`strict`) or only by length (`off`)."""
+
+    mode: Literal["strict", "off"] = "strict"
+    min_length: int = 10
+    max_length: int = 36
+
+    def check(self, value: str | None) -> str:
+        """The client id as stored: a UUID's 32 hex digits, or the text as sent."""
+        if value is None:
+            raise InvalidHeader("The Client-ID header is required.", code="client_id_missing")
+        if self.mode == "off":
+            if not self.min_length <= len(value) <= self.max_length:
+                raise InvalidHeader(
+                    f"Client-ID must be from {self.min_length} to {self.max_length} "
+                    "characters long.",
+                    code="client_id_length",
+                )
+            return value
+        client_id = _uuid_hex(value)
+        if client_id is None:
+            raise InvalidHeader("Client-ID must be a UUID.", code="client_id_invalid")
+        return client_id
+
+
+class NoAuth:
+    """Trusts the headers as sent: for a trusted network only.
+
+    The project comes from X-Project-ID (or X-Tenant-Id / X-Tenant, as oslo
+    reads them) and the roles from X-Roles; anyone who can reach the port can
+    claim any project and any role."""
+
+    def __init__(self, client_ids: ClientIdRule) -> None:
+        self.client_ids = client_ids
+
+    def __call__(self, headers: Headers) -> Caller:
+        client_id = self.client_ids.check(headers.get("client-id"))
+        project = headers.get("x-project-id")
+        if project is None:
+            project = headers.get("x-tenant-id", headers.get("x-tenant"))
+        return Caller(
+            project=check_project(project),
+            client_id=client_id,
+            roles=roles_of(headers.get("x-roles")),
+        )
+
+
+def check_project(project: str | None) -> str:
+    """The project id, if one was given and the API allows it."""
+    if project is None:
+        raise InvalidHeader("The header X-Project-ID was missing.", code="project_missing")
+    if project == "":
+        raise InvalidHeader("X-Project-ID cannot be an empty string.", code="project_empty")
+    if len(project) > PROJECT_ID_MAX_LEN or _CONTROL.search(project):
+        raise InvalidQueueName(
+            f"Project ids may not be more than {PROJECT_ID_MAX_LEN} characters long "
+            "and may hold no control characters."
+        )
+    return project
+
+
+def roles_of(header: str | None) -> frozenset[str]:
+    # Role names compare without regard to case, as oslo.policy's role checks do.
+    return frozenset(r.strip().lower() for r in (header or "").split(",") if r.strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _uuid_hex(value: str) -> str | None:
+    """The UUID's 32 hex digits, or None; clients send the same id request after request."""
+    try:
+        return uuid.UUID(value).hex
+    except ValueError:
+        return None

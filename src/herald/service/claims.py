@@ -1,0 +1,96 @@
+"""Claims: take, read, renew and release; and moving messages claimed too often."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herald import errors
+from herald.identity import Caller
+from herald.model import ClaimBody, ClaimRequest, ClaimView, DeadLetter
+from herald.service.context import Context
+from herald.service.documents import decode_document
+from herald.service.limits import claim_times, page_limit
+from herald.service.policy import policy_of
+from herald.service.views import views
+from herald.storage.base import Store
+
+
+class Claims:
+    """The claim operations of one service."""
+
+    def __init__(self, context: Context) -> None:
+        self._store = context.store
+        self._limits = context.limits
+        self._clock = context.clock
+
+    async def create(
+        self, caller: Caller, queue: str, limit: int | None, body: bytes
+    ) -> ClaimView | None:
+        """Claim up to `limit` messages; None when there was nothing to claim."""
+        limit = page_limit(self._limits, limit, self._limits.max_messages_per_claim_or_pop)
+        document = decode_document(body, ClaimBody) if body.strip() else ClaimBody()
+        ttl, grace = claim_times(self._limits, document)
+        # The rule of the plan the store used last: a store may plan more than once.
+        rules: list[DeadLetter | None] = [None]
+
+        def plan(metadata: dict[str, Any]) -> ClaimRequest:
+            rule = rules[0] = policy_of(metadata).dead_letter
+            most = None if rule is None else rule.max_claim_count
+            return ClaimRequest(limit=limit, ttl=ttl, grace=grace, max_claim_count=most)
+
+        now = self._clock()
+        claim = await self._store.create_claim(caller.project, queue, plan, now)
+        if claim is None:
+            return None
+        rule = rules[0]
+        if claim.exhausted and rule is not None:
+            ids = [m.id for m in claim.exhausted]
+            await dead_letter(self._store, caller.project, queue, claim.id, ids, rule, now)
+        if not claim.messages:
+            await self._store.release_claim(caller.project, queue, claim.id, now)
+            return None
+        return ClaimView(claim.id, claim.ttl, 0, views(claim.messages, now))
+
+    async def get(self, caller: Caller, queue: str, claim_id: str) -> ClaimView:
+        now = self._clock()
+        claim = await self._store.get_claim(caller.project, queue, claim_id, now)
+        if claim is None:
+            raise _claim_not_found(claim_id, queue, caller.project)
+        age = int(now - claim.updated)
+        return ClaimView(claim.id, claim.ttl, age, views(claim.messages, now))
+
+    async def update(self, caller: Caller, queue: str, claim_id: str, body: bytes) -> None:
+        if not body.strip():
+            raise errors.InvalidBody('The PATCH body is empty: expected {"ttl", "grace"}.')
+        ttl, grace = claim_times(self._limits, decode_document(body, ClaimBody))
+        renewed = await self._store.renew_claim(
+            caller.project, queue, claim_id, ttl, grace, self._clock()
+        )
+        if not renewed:
+            raise _claim_not_found(claim_id, queue, caller.project)
+
+    async def delete(self, caller: Caller, queue: str, claim_id: str) -> None:
+        await self._store.release_claim(caller.project, queue, claim_id, self._clock())
+
+
+async def dead_letter(
+    store: Store,
+    project: str,
+    queue: str,
+    claim_id: str,
+    ids: list[str],
+    rule: DeadLetter,
+    now: float,
+) -> None:
+    """Move messages claimed too often to the dead-letter queue.
+
+    The claim holds them until they are moved, so if this never happens (the
+    process dies) the claim runs out and the next claim sets them aside again:
+    a message may reach the dead-letter queue late, never get lost."""
+    await store.move_messages(project, queue, claim_id, ids, rule.queue, rule.ttl, now)
+
+
+def _claim_not_found(claim_id: str, queue: str, project: str) -> errors.NotFound:
+    return errors.NotFound(
+        f"Claim {claim_id} does not exist in queue {queue} for project {project}."
+    )
