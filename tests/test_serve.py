@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from herald.config import ConfigError, load_settings, redacted
+import backends
+from herald.config import ConfigError, load_settings
+from herald.storage.kit import redacted
 from support import ServerProcess, free_port, headers, server_environ
 
 
@@ -104,3 +109,125 @@ def test_several_workers_serve_one_store(tmp_path: Path) -> None:
             assert stats["total"] == 100
     finally:
         assert server.stop() == 0
+
+
+def run_serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `herald serve` to its end (it must fail at start-up); its exit code and output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "herald", "serve", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**server_environ(), **(env or {})},
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--port", "99999"], "port must be from 0 to 65535"),
+        (["--port", "-1"], "port must be from 0 to 65535"),
+        (["--workers", "0"], "workers must be at least 1"),
+        (["--workers", "-1"], "workers must be at least 1"),
+    ],
+)
+def test_impossible_flags_stop_start_up_with_one_line(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    code, output = run_serve(tmp_path, *args)
+    assert code == 2
+    assert output.strip().splitlines() == [output.strip()]
+    assert named in output and "serving" not in output
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ("max_mesage_ttl = 10", "unknown field `max_mesage_ttl`"),
+        ("max_message_ttl = 10", "max_message_ttl (10)"),
+        ("default_claim_ttl = 50000", "default_claim_ttl (50000)"),
+        ("max_messages_per_page = 0", "max_messages_per_page must be at least 1"),
+        ("max_messages_post_size = -5", "max_messages_post_size must be at least 1"),
+        ("default_message_delay = -1", "default_message_delay (-1)"),
+    ],
+)
+def test_impossible_limits_stop_start_up_with_one_line(
+    tmp_path: Path, table: str, named: str
+) -> None:
+    config = tmp_path / "herald.toml"
+    config.write_text(f"[limits]\n{table}\n")
+    code, output = run_serve(tmp_path, "--config", str(config), "--port", "0")
+    assert code == 2
+    assert len(output.strip().splitlines()) == 1, output
+    assert named in output
+
+
+def test_limits_at_their_edges_are_accepted() -> None:
+    environ = {
+        "HERALD_MIN_MESSAGE_TTL": "1",
+        "HERALD_DEFAULT_MESSAGE_TTL": "1",
+        "HERALD_MAX_MESSAGE_TTL": "1",
+        "HERALD_MAX_MESSAGES_PER_PAGE": "1",
+    }
+    assert load_settings(None, environ).limits.max_message_ttl == 1
+
+
+def test_port_zero_announces_the_port_it_listens_on(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald", "serve", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=server_environ(),
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        url = banner.split(" serving ")[1].split()[0]
+        assert not url.endswith(":0/")
+        deadline = time.time() + 20
+        while True:
+            try:
+                assert httpx.get(url, timeout=1).status_code == 300
+                break
+            except httpx.TransportError:
+                assert time.time() < deadline, banner
+                time.sleep(0.05)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+def test_a_port_in_use_is_said_before_any_banner(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output = run_serve(tmp_path, "--port", str(port))
+    assert code == 2
+    assert "serving" not in output
+    assert f"cannot listen on 127.0.0.1:{port}" in output
+
+
+def test_the_banner_tells_the_durability_a_redis_store_has(tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        uri = stack.enter_context(contextlib.contextmanager(backends.redis_store_uri)("banner"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "herald", "serve", "--port", "0", "--store", uri],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=server_environ(),
+        )
+        try:
+            assert process.stdout is not None
+            banner = next(line for line in process.stdout if " serving " in line)
+            assert "durability full" not in banner
+            assert "durability as the backend server is configured" in banner
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0

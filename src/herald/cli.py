@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from herald import __version__
 from herald.bench import cli as bench_cli
-from herald.config import ConfigError, Settings, load_settings, redacted, settings_environ
+from herald.config import ConfigError, Settings, load_settings, settings_environ
 from herald.storage.factory import open_store
+from herald.storage.kit import redacted
 from herald.transport.http.protocol import HeraldHttpProtocol
 
 
@@ -56,11 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the
-    # signal to the handler that was there before it; this one makes a
-    # requested shutdown exit 0, also when it comes before uvicorn is up.
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT while it serves; before
+    # it is up, a stop is only noted (raising from a signal handler can land in
+    # code that swallows the exception) and honoured before serving starts.
+    stop = _StopRequest()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_quietly)
+        signal.signal(signum, stop.note)
     try:
         settings = load_settings(
             args.config,
@@ -74,7 +78,7 @@ def serve(args: argparse.Namespace) -> int:
             },
             warn=lambda message: print(f"herald: {message}", file=sys.stderr),
         )
-        asyncio.run(_check_store(settings))
+        durability = asyncio.run(_check_store(settings))
     except (ConfigError, ValueError, OSError) as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
@@ -83,13 +87,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"herald: the store {store} cannot be opened: {exc}", file=sys.stderr)
         return 2
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    print(
-        f"Herald {__version__} serving http://{settings.host}:{settings.port}/ "
-        f"with store {redacted(settings.store)} (durability {settings.durability}, "
-        f"{settings.workers} worker{'s' if settings.workers != 1 else ''})",
-        flush=True,
-    )
     options = {
         "host": settings.host,
         "port": settings.port,
@@ -106,7 +105,7 @@ def serve(args: argparse.Namespace) -> int:
         # Workers are new processes: hand them the merged settings.
         os.environ.update(settings_environ(settings))
         os.environ.pop("HERALD_CONFIG", None)
-        uvicorn.run(
+        config = uvicorn.Config(
             "herald.transport.http.app:app_from_environment",
             factory=True,
             workers=settings.workers,
@@ -115,19 +114,74 @@ def serve(args: argparse.Namespace) -> int:
     else:
         from herald.transport.http.app import create_app
 
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
-    return 0
+        config = uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]
+        config.load_app()
+    try:
+        sock = listen(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"herald: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    port = sock.getsockname()[1]
+    workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
+    print(
+        f"Herald {__version__} serving http://{_host_in_url(settings.host)}:{port}/ "
+        f"with store {redacted(settings.store)} ({durability}, {workers})",
+        flush=True,
+    )
+    server = stop.server = uvicorn.Server(config)
+    if stop.requested:
+        return 0
+    if settings.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server.run(sockets=[sock])
+    return 0 if server.started else 2
 
 
-def _exit_quietly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to the address, inheritable by worker processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
-async def _check_store(settings: Settings) -> None:
-    """Open and close the store once, so a bad URI or an unreachable backend fails now."""
+def _host_in_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class _StopRequest:
+    """Whether SIGTERM or SIGINT came; uvicorn hands the signal back here once it is done."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: Any = None
+
+    def note(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.server is not None:
+            # A stop between the last look and uvicorn's own handlers still ends serving.
+            self.server.should_exit = True
+
+
+async def _check_store(settings: Settings) -> str:
+    """Open and close the store once, so a bad URI or an unreachable backend fails now;
+    what a stored message's durability rests on, for the banner."""
     store = open_store(settings.store, durability=settings.durability)
     await store.open()
     await store.close()
+    if store.durability is None:
+        return "durability as the backend server is configured"
+    return f"durability {store.durability}"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import tomllib
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -32,6 +31,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     gc_interval: float = 10.0
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     limits: Limits = msgspec.field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be from 0 to 65535, not {self.port}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
+        if self.gc_interval < 0:
+            raise ValueError(f"gc_interval must not be negative, not {self.gc_interval}")
+        if not 1 <= self.min_length_client_id <= self.max_length_client_id:
+            raise ValueError(
+                "client id lengths must satisfy 1 <= min_length_client_id "
+                f"({self.min_length_client_id}) <= max_length_client_id "
+                f"({self.max_length_client_id})"
+            )
 
 
 class ConfigError(ValueError):
@@ -99,12 +112,3 @@ def settings_environ(settings: Settings) -> dict[str, str]:
             str(value).lower() if isinstance(value, bool) else str(value)
         )
     return out
-
-
-def redacted(uri: str) -> str:
-    """The URI with any password replaced, fit to print or log."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -11,7 +11,7 @@ QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 PROJECT_ID_MAX_LEN = 256
 
 
-class Limits(msgspec.Struct, frozen=True, kw_only=True):
+class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Defaults and bounds of the API; every one is configurable."""
 
     min_message_ttl: int = 60
@@ -32,6 +32,36 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_claim_grace: int = 43200
     default_page_size: int = 10
     message_delete_with_claim_id: bool = False
+
+    def __post_init__(self) -> None:
+        # Limits that no request could meet would start a server that refuses everything.
+        for name in _AT_LEAST_ONE:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for low, default, high in _ORDERED:
+            values = [getattr(self, n) for n in (low, default, high) if n]
+            if values != sorted(values) or values[0] < 0:
+                shown = " <= ".join(f"{n} ({getattr(self, n)})" for n in (low, default, high) if n)
+                raise ValueError(f"limits must satisfy 0 <= {shown}")
+
+
+_AT_LEAST_ONE = (
+    "min_message_ttl",
+    "min_claim_ttl",
+    "min_claim_grace",
+    "max_queues_per_page",
+    "max_messages_per_page",
+    "max_messages_per_claim_or_pop",
+    "max_queue_metadata",
+    "max_messages_post_size",
+    "default_page_size",
+)
+_ORDERED = (
+    ("min_message_ttl", "default_message_ttl", "max_message_ttl"),
+    ("", "default_message_delay", "max_message_delay"),
+    ("min_claim_ttl", "default_claim_ttl", "max_claim_ttl"),
+    ("min_claim_grace", "default_claim_grace", "max_claim_grace"),
+)
 
 
 class NewMessage(msgspec.Struct, frozen=True):

@@ -63,6 +63,9 @@ def delete_verdict(
 class Store(abc.ABC):
     """A backend holding queues, messages and claims for every project."""
 
+    durability: str | None = None
+    """The durability Herald asks of the backend; None where the backend's own settings decide."""
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and bring the schema up to date."""

@@ -124,7 +124,7 @@ class SQLiteStore(Store):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
         conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute(f"PRAGMA synchronous = {self.durability.upper()}")
+        conn.execute(f"PRAGMA synchronous = {str(self.durability).upper()}")
         return conn
 
     def _connect_writer(self) -> sqlite3.Connection:
