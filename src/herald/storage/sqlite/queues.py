@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from herald.model import MessageRef, QueueEntry, QueueStats
-from herald.storage.kit import decode_metadata, encode_json
+from herald.storage.kit import decode_metadata, encode_json, prefix_end
 
 
 def find(conn: sqlite3.Connection, project: str, name: str) -> int | None:
@@ -81,22 +81,23 @@ def page(
     conn: sqlite3.Connection, project: str, marker: str | None, limit: int, prefix: str
 ) -> list[QueueEntry]:
     """Up to `limit` queues named after `marker` and starting with `prefix`, by name."""
-    wanted = _PrefixOnly(prefix)
+    # SQLite seeks from one lower bound and merely filters by a second, which
+    # would step over every name between the marker and the prefix: only the
+    # tighter of the two is given. Python orders text by code point, as
+    # SQLite's BINARY collation does in UTF-8.
+    if marker is not None and marker >= prefix:
+        bounds, args = "name > ?", [project, marker]
+    else:
+        bounds, args = "name >= ?", [project, prefix]
+    end = prefix_end(prefix)
+    if end is not None:
+        bounds += " AND name < ?"
+        args.append(end)
     rows = conn.execute(
-        "SELECT name, metadata FROM queues WHERE project = ? AND name > ? ORDER BY name",
-        (project, marker or ""),
+        f"SELECT name, metadata FROM queues WHERE project = ? AND {bounds} ORDER BY name LIMIT ?",
+        [*args, limit],
     )
-    found: list[QueueEntry] = []
-    for name, blob in rows:
-        if not wanted.accepts_name(name):
-            continue
-        metadata = decode_metadata(blob)
-        if not wanted.accepts_metadata(metadata):
-            continue
-        found.append(QueueEntry(name, metadata))
-        if len(found) == limit:
-            break
-    return found
+    return [QueueEntry(name, decode_metadata(blob)) for name, blob in rows]
 
 
 def count(conn: sqlite3.Connection, project: str) -> int:
@@ -128,18 +129,3 @@ def stats(conn: sqlite3.Connection, project: str, name: str, now: float) -> Queu
         oldest=MessageRef(str(oldest[0]), oldest[1]),
         newest=MessageRef(str(newest[0]), newest[1]),
     )
-
-
-class _PrefixOnly:
-    """Transitional: the name-prefix condition until this driver seeks by prefix."""
-
-    selective = True
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def accepts_name(self, name: str) -> bool:
-        return name.startswith(self.prefix)
-
-    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
-        return True
