@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
-from herald.model import Claim, DeadLetter, StoredMessage
+from herald.model import Claim, ClaimRequest, StoredMessage
 from herald.storage.base import Plan
 from herald.storage.kit import MESSAGE_COLUMNS, decode_metadata, messages_from_rows
 from herald.storage.sqlite import queues
@@ -60,7 +61,8 @@ def is_live(conn: sqlite3.Connection, queue_id: int, claim_id: str, now: float) 
 def create(
     conn: sqlite3.Connection, project: str, queue: str, plan: Plan, claim_id: str, now: float
 ) -> Claim | None:
-    """Claim the oldest claimable messages as `plan` asks, under `claim_id`."""
+    """Claim the oldest claimable messages as `plan` asks, under `claim_id`; those
+    claimed too often already are taken too, as the claim's exhausted ones."""
     row = conn.execute(
         "SELECT id, metadata FROM queues WHERE project = ? AND name = ?", (project, queue)
     ).fetchone()
@@ -68,42 +70,79 @@ def create(
         return None
     queue_id = int(row[0])
     request = plan(decode_metadata(row[1]))
-    expires = now + request.ttl
     end_all_expired(conn, queue_id, now)
-    taken: list[int] = []
-    after = 0
-    while len(taken) < request.limit:
-        want = request.limit - len(taken)
-        rows = claimable(conn, queue_id, want, now, after).fetchall()
-        moved = 0
-        for row in rows:
-            after = row[0]
-            rule = None
-            if rule is not None and row[6] >= rule.max_claim_count:
-                _dead_letter(conn, project, row[0], rule, now)
-                moved += 1
-            else:
-                taken.append(row[0])
-        if len(rows) < want or not moved:
-            break
-    if not taken:
+    taken, spent = _pick(conn, queue_id, request, now)
+    if not taken and not spent:
         return None
+    expires = now + request.ttl
     conn.execute(
         "INSERT INTO claims (id, queue_id, ttl, updated, expires) VALUES (?, ?, ?, ?, ?)",
         (claim_id, queue_id, request.ttl, now, expires),
     )
+    claimed = _take(conn, claim_id, taken, request, expires) if taken else []
+    exhausted = _set_aside(conn, claim_id, spent, expires) if spent else []
+    return Claim(
+        claim_id,
+        request.ttl,
+        now,
+        messages_from_rows(claimed, now),
+        messages_from_rows(exhausted, now),
+    )
+
+
+def _pick(
+    conn: sqlite3.Connection, queue_id: int, request: ClaimRequest, now: float
+) -> tuple[list[int], list[int]]:
+    """The ids to claim, and those met on the way that reached the maximum claim count."""
+    most = request.max_claim_count
+    taken: list[int] = []
+    spent: list[int] = []
+    after = 0
+    while len(taken) < request.limit:
+        want = request.limit - len(taken)
+        rows = claimable(conn, queue_id, want, now, after).fetchall()
+        for message_id, *_, claim_count in rows:
+            (spent if most is not None and claim_count >= most else taken).append(message_id)
+        if len(rows) < want:
+            break
+        after = rows[-1][0]
+    return taken, spent
+
+
+def _take(
+    conn: sqlite3.Connection,
+    claim_id: str,
+    ids: list[int],
+    request: ClaimRequest,
+    expires: float,
+) -> list[tuple[Any, ...]]:
     # The grace rule as in _apply_expiry, folded into the claiming update;
     # SET expressions all read the row's old values.
-    claimed = conn.execute(
+    rows = conn.execute(
         "UPDATE messages SET claim_id = ?1, claim_count = claim_count + 1, "
         "claim_expires = ?2, "
         "ttl = CASE WHEN expires < ?2 THEN ?3 ELSE ttl END, "
         "expires = CASE WHEN expires < ?2 THEN ?4 ELSE expires END "
-        f"WHERE id IN ({marks(taken)}) RETURNING {MESSAGE_COLUMNS}",
-        [claim_id, expires, request.ttl + request.grace, expires + request.grace, *taken],
+        f"WHERE id IN ({marks(ids)}) RETURNING {MESSAGE_COLUMNS}",
+        [claim_id, expires, request.ttl + request.grace, expires + request.grace, *ids],
     ).fetchall()
-    claimed.sort()
-    return Claim(claim_id, request.ttl, now, messages_from_rows(claimed, now))
+    rows.sort()
+    return rows
+
+
+def _set_aside(
+    conn: sqlite3.Connection, claim_id: str, ids: list[int], expires: float
+) -> list[tuple[Any, ...]]:
+    # Held so that nobody takes them before the service moves them, but not
+    # handed to anyone: their claim count and their own ttl, which a move
+    # may keep, stay as they were.
+    rows = conn.execute(
+        "UPDATE messages SET claim_id = ?, claim_expires = ? "
+        f"WHERE id IN ({marks(ids)}) RETURNING {MESSAGE_COLUMNS}",
+        [claim_id, expires, *ids],
+    ).fetchall()
+    rows.sort()
+    return rows
 
 
 def get(
@@ -180,19 +219,3 @@ def _held(conn: sqlite3.Connection, claim_id: str, now: float) -> list[StoredMes
         ),
         now,
     )
-
-
-def _dead_letter(
-    conn: sqlite3.Connection, project: str, rowid: int, rule: DeadLetter, now: float
-) -> None:
-    # Re-inserting gives the message a fresh place at the dead-letter queue's
-    # tail; it arrives unclaimed, due, and with a new lease of life.
-    target = queues.ensure(conn, project, rule.queue)
-    ttl_sql = "ttl" if rule.ttl is None else str(int(rule.ttl))
-    conn.execute(
-        "INSERT INTO messages (queue_id, client_id, body, ttl, created, expires, available) "
-        f"SELECT ?, client_id, body, {ttl_sql}, created, ? + {ttl_sql}, ? "
-        "FROM messages WHERE id = ?",
-        (target, now, now, rowid),
-    )
-    conn.execute("DELETE FROM messages WHERE id = ?", (rowid,))
