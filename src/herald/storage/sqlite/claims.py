@@ -1,4 +1,4 @@
-"""Jobs on claims, and the claimable messages they take."""
+"""Jobs on claims: the claimable messages they take, and moving what they hold."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from herald.model import Claim, ClaimRequest, StoredMessage
 from herald.storage.base import Plan
-from herald.storage.kit import MESSAGE_COLUMNS, decode_metadata, messages_from_rows
+from herald.storage.kit import MESSAGE_COLUMNS, decode_metadata, messages_from_rows, row_ids
 from herald.storage.sqlite import queues
 from herald.storage.sqlite.sql import BATCH, marks
 
@@ -194,6 +194,45 @@ def release(conn: sqlite3.Connection, project: str, queue: str, claim_id: str) -
             "UPDATE messages SET claim_id = NULL, claim_expires = 0 WHERE claim_id = ?",
             (claim_id,),
         )
+
+
+def move(
+    conn: sqlite3.Connection,
+    project: str,
+    queue: str,
+    claim_id: str,
+    ids: list[str],
+    target: str,
+    ttl: int | None,
+    now: float,
+) -> int:
+    """Move the unexpired messages among `ids` the live claim holds to the tail of
+    the queue `target`, created if missing; how many moved."""
+    wanted = row_ids(ids)
+    queue_id = queues.find(conn, project, queue)
+    if queue_id is None or not wanted or not is_live(conn, queue_id, claim_id, now):
+        return 0
+    held = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM messages WHERE id IN ({marks(wanted)}) AND queue_id = ? "
+            "AND claim_id = ? AND expires > ?",
+            [*wanted, queue_id, claim_id, now],
+        )
+    ]
+    if not held:
+        return 0
+    target_id = queues.ensure(conn, project, target)
+    # A new row is a new id, which is the place at the target's tail; in id
+    # order, so the moved keep their order. It arrives unclaimed and due.
+    conn.execute(
+        "INSERT INTO messages (queue_id, client_id, body, ttl, created, expires, available) "
+        "SELECT ?, client_id, body, COALESCE(?, ttl), created, ? + COALESCE(?, ttl), ? "
+        f"FROM messages WHERE id IN ({marks(held)}) ORDER BY id",
+        [target_id, ttl, now, ttl, now, *held],
+    )
+    conn.execute(f"DELETE FROM messages WHERE id IN ({marks(held)})", held)
+    return len(held)
 
 
 def _apply_expiry(

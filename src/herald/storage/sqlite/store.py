@@ -176,6 +176,12 @@ class SQLiteStore(Store):
 
     # Claims
 
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
+        claim_id = str(uuid.uuid4())
+        return await self._writer.run(
+            lambda c: claims.create(c, project, queue, plan, claim_id, now)
+        )
+
     async def move_messages(
         self,
         project: str,
@@ -186,12 +192,8 @@ class SQLiteStore(Store):
         ttl: int | None,
         now: float,
     ) -> int:
-        raise NotImplementedError("transitional")
-
-    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
-        claim_id = str(uuid.uuid4())
         return await self._writer.run(
-            lambda c: claims.create(c, project, queue, plan, claim_id, now)
+            lambda c: claims.move(c, project, queue, claim_id, ids, target, ttl, now)
         )
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
