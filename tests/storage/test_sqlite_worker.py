@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from herald.errors import InvalidRequest
-from herald.storage.sqlite_worker import SQLiteWorker
+from herald.storage.sqlite.worker import SQLiteWorker
 
 
 @pytest.fixture

@@ -1,0 +1,225 @@
+"""The SQLite store: which worker runs each operation's job.
+
+Writes go through one worker thread that commits them in groups; reads go
+through another connection so they never wait behind an fsync. Every
+operation is one job, so that it is one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from herald.model import Claim, MessageQuery, QueueEntry, QueueStats, StoredMessage
+from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
+from herald.storage.kit import check_durability, encode_json
+from herald.storage.sqlite import claims, messages, queues
+from herald.storage.sqlite.schema import migrate
+from herald.storage.sqlite.sql import BATCH
+from herald.storage.sqlite.worker import SQLiteWorker
+
+
+class SQLiteStore(Store):
+    """Queues, messages and claims in one SQLite database file."""
+
+    def __init__(self, path: str, *, durability: str = "full") -> None:
+        self.path = path
+        self.durability = check_durability(durability)
+        self._synchronous = self.durability.upper()
+        self._writer = SQLiteWorker(
+            self._connect_writer,
+            name="herald-sqlite-writer",
+            writer=True,
+            lock_path=f"{path}-writer-lock",
+        )
+        self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
+
+    @classmethod
+    def from_uri(cls, uri: str, *, durability: str = "full") -> SQLiteStore:
+        """Build from `sqlite:///relative/path` or `sqlite:////absolute/path`."""
+        parts = urlsplit(uri)
+        if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(f"malformed SQLite store URI {uri!r}: expected sqlite:///PATH")
+        path = unquote(parts.path[1:])
+        if not path:
+            raise ValueError(f"SQLite store URI {uri!r} names no file")
+        return cls(path, durability=durability)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, durability={self.durability!r})"
+
+    # Connections
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def open(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        self._writer.start()
+        self._reader.start()
+
+    async def close(self) -> None:
+        self._reader.stop()
+        self._writer.stop()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._reader.run(lambda c: c.execute("SELECT 1").fetchone()))
+        except Exception:
+            return False
+
+    # Queues
+
+    async def create_queue(self, project: str, name: str, metadata: dict[str, Any]) -> bool:
+        blob = encode_json(metadata)
+        return await self._writer.run(lambda c: queues.create(c, project, name, blob))
+
+    async def queue_metadata(self, project: str, name: str) -> dict[str, Any] | None:
+        return await self._reader.run(lambda c: queues.metadata(c, project, name))
+
+    async def update_queue_metadata(
+        self, project: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        return await self._writer.run(lambda c: queues.update_metadata(c, project, name, change))
+
+    async def delete_queue(self, project: str, name: str) -> None:
+        await self._writer.run(lambda c: queues.delete(c, project, name))
+
+    async def list_queues(
+        self,
+        project: str,
+        *,
+        marker: str | None,
+        limit: int,
+        prefix: str = "",
+    ) -> list[QueueEntry]:
+        return await self._reader.run(lambda c: queues.page(c, project, marker, limit, prefix))
+
+    async def count_queues(self, project: str) -> int:
+        return await self._reader.run(lambda c: queues.count(c, project))
+
+    async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
+        return await self._reader.run(lambda c: queues.stats(c, project, name, now))
+
+    async def purge_messages(self, project: str, name: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            queue_id = queues.find(conn, project, name)
+            if queue_id is not None:
+                queues.purge(conn, queue_id)
+
+        await self._writer.run(job)
+
+    # Messages
+
+    async def post_messages(
+        self,
+        project: str,
+        queue: str,
+        prepare: Prepare,
+        client_id: str,
+        now: float,
+    ) -> list[str]:
+        return await self._writer.run(
+            lambda c: messages.post(c, project, queue, prepare, client_id, now)
+        )
+
+    async def list_messages(
+        self, project: str, queue: str, query: MessageQuery, now: float
+    ) -> list[StoredMessage]:
+        return await self._reader.run(lambda c: messages.page(c, project, queue, query, now))
+
+    async def get_messages(
+        self, project: str, queue: str, ids: list[str], now: float
+    ) -> list[StoredMessage]:
+        return await self._reader.run(lambda c: messages.get(c, project, queue, ids, now))
+
+    async def delete_messages(
+        self,
+        project: str,
+        queue: str,
+        ids: list[str],
+        claim_ids: list[str] | None,
+        now: float,
+    ) -> None:
+        await self._writer.run(
+            lambda c: messages.delete_many(c, project, queue, ids, claim_ids, now)
+        )
+
+    async def delete_message(
+        self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
+    ) -> DeleteOutcome:
+        return await self._writer.run(
+            lambda c: messages.delete_one(c, project, queue, message_id, claim_id, now)
+        )
+
+    async def pop_messages(
+        self, project: str, queue: str, limit: int, now: float
+    ) -> list[StoredMessage]:
+        return await self._writer.run(lambda c: messages.pop(c, project, queue, limit, now))
+
+    # Claims
+
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
+        claim_id = str(uuid.uuid4())
+        return await self._writer.run(
+            lambda c: claims.create(c, project, queue, plan, claim_id, now)
+        )
+
+    async def move_messages(
+        self,
+        project: str,
+        queue: str,
+        claim_id: str,
+        ids: list[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> int:
+        return await self._writer.run(
+            lambda c: claims.move(c, project, queue, claim_id, ids, target, ttl, now)
+        )
+
+    async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
+        return await self._reader.run(lambda c: claims.get(c, project, queue, claim_id, now))
+
+    async def renew_claim(
+        self, project: str, queue: str, claim_id: str, ttl: int, grace: int, now: float
+    ) -> bool:
+        return await self._writer.run(
+            lambda c: claims.renew(c, project, queue, claim_id, ttl, grace, now)
+        )
+
+    async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
+        await self._writer.run(lambda c: claims.release(c, project, queue, claim_id))
+
+    # Housekeeping
+
+    async def collect_garbage(self, now: float) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            return messages.delete_expired(conn, now) + claims.end_expired(conn, None, now)
+
+        # Small batches keep each write transaction short; loop until clean.
+        total = 0
+        while True:
+            gone = await self._writer.run(job)
+            total += gone
+            if gone < BATCH:
+                return total
