@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
 from api_support import (
     PATCH_TYPE,
     RESERVED_DEFAULTS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from api_support import (
     MESSAGE_KEYS,
     POPPED_KEYS,
@@ -24,7 +25,6 @@ from api_support import (
     stats,
     walk,
 )
-
 from support import FakeClock
 
 # Posting

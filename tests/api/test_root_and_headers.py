@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+
 from api_support import (
     assert_empty,
     assert_error,
@@ -19,7 +20,6 @@ from api_support import (
     queue_names,
     stats,
 )
-
 from support import headers
 
 VERSIONS = {
