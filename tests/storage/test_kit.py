@@ -26,8 +26,8 @@ def test_prefix_end(prefix: str, end: str | None) -> None:
 def test_prefix_end_bounds_every_name_with_the_prefix(name: str) -> None:
     end = prefix_end("red")
     assert end is not None
-    assert "red".encode() <= name.encode() < end.encode()
-    assert not "ree".encode() < end.encode()
+    assert b"red" <= name.encode() < end.encode()
+    assert end.encode() <= b"ree"
 
 
 def test_row_ids_keep_the_first_of_each_and_drop_what_cannot_be_a_row() -> None:
