@@ -10,10 +10,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -57,7 +56,7 @@ def headers(project: str | None = None, client_id: str | None = None) -> dict[st
 
 
 @contextmanager
-def running_app(settings: Settings, clock: Any = time.time) -> Iterator[str]:
+def running_app(settings: Settings, clock: Callable[[], float] = time.time) -> Iterator[str]:
     """Serve Herald with uvicorn in a thread of this process; yield its base URL."""
     port = free_port()
     app = create_app(settings, clock=clock)
@@ -147,7 +146,7 @@ class ServerProcess:
         return self.process.wait(timeout=30)
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings on a fresh SQLite file under `tmp_path`, ignoring HERALD_* variables."""
     store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
     return load_settings(environ={}, overrides={"store": store, **overrides})

@@ -374,7 +374,7 @@ def test_odd_deletes_are_never_500(api: httpx.Client, path: str) -> None:
 
 @pytest.mark.parametrize("project", ["\u00e9t\u00e9".encode("latin-1"), "caf\u00e9".encode()])
 def test_non_ascii_project_ids_are_just_names(api: httpx.Client, project: bytes) -> None:
-    odd = {"X-Project-ID": project + uuid.uuid4().hex.encode()}
+    odd = {b"X-Project-ID": project + uuid.uuid4().hex.encode()}
     response = api.put("/v2/queues/q", headers=odd)
     assert response.status_code == 201
     response = api.get("/v2/queues", headers=odd)
