@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -56,7 +57,12 @@ def headers(project: str | None = None, client_id: str | None = None) -> dict[st
 
 
 @contextmanager
-def running_app(settings: Settings, clock: Callable[[], float] = time.time) -> Iterator[str]:
+def running_app(
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+    protocol: type[asyncio.Protocol] = HeraldHttpProtocol,
+    loop: str = "auto",
+) -> Iterator[str]:
     """Serve Herald with uvicorn in a thread of this process; yield its base URL."""
     port = free_port()
     app = create_app(settings, clock=clock)
@@ -67,7 +73,8 @@ def running_app(settings: Settings, clock: Callable[[], float] = time.time) -> I
         log_level="warning",
         lifespan="on",
         access_log=False,
-        http=HeraldHttpProtocol,
+        http=protocol,
+        loop=loop,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
