@@ -130,7 +130,7 @@ def postgres_uri(database: str) -> str:
 
 async def create_postgres_database(name: str) -> bool:
     """Create the database `name` on the test server; False if the server does not answer."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     try:
         conn = await asyncpg.connect(POSTGRES_URL, timeout=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,10 +11,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -57,7 +57,12 @@ def headers(project: str | None = None, client_id: str | None = None) -> dict[st
 
 
 @contextmanager
-def running_app(settings: Settings, clock: Any = time.time) -> Iterator[str]:
+def running_app(
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+    protocol: type[asyncio.Protocol] = HeraldHttpProtocol,
+    loop: str = "auto",
+) -> Iterator[str]:
     """Serve Herald with uvicorn in a thread of this process; yield its base URL."""
     port = free_port()
     app = create_app(settings, clock=clock)
@@ -68,7 +73,8 @@ def running_app(settings: Settings, clock: Any = time.time) -> Iterator[str]:
         log_level="warning",
         lifespan="on",
         access_log=False,
-        http=HeraldHttpProtocol,
+        http=protocol,
+        loop=loop,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -147,7 +153,7 @@ class ServerProcess:
         return self.process.wait(timeout=30)
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings on a fresh SQLite file under `tmp_path`, ignoring HERALD_* variables."""
     store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
     return load_settings(environ={}, overrides={"store": store, **overrides})

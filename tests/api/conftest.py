@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import pytest
 
+from api_support import ServerFactory
 from support import FakeClock, make_settings, running_app
-
-ServerFactory = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +19,10 @@ def make_server(
 
     Servers are started on first use and shared by the session; tests keep
     apart by project, as on the default server."""
-    servers: dict[tuple[tuple[str, Any], ...], str] = {}
+    servers: dict[tuple[tuple[str, object], ...], str] = {}
     with ExitStack() as stack:
 
-        def start(**overrides: Any) -> str:
+        def start(**overrides: object) -> str:
             key = tuple(sorted(overrides.items()))
             if key not in servers:
                 directory = tmp_path_factory.mktemp("server")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from api_support import (
     MESSAGE_KEYS,
     assert_empty,
@@ -20,7 +21,6 @@ from api_support import (
     queue_names,
     stats,
 )
-
 from support import FakeClock
 
 # Create

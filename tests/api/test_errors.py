@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
 from api_support import (
     PATCH_TYPE,
     RESERVED_DEFAULTS,
@@ -20,6 +19,8 @@ from api_support import (
     post,
     post_n,
     queue_names,
+    raw_exchange,
+    raw_request,
     stats,
 )
 
@@ -375,7 +376,7 @@ def test_odd_deletes_are_never_500(api: httpx.Client, path: str) -> None:
 
 @pytest.mark.parametrize("project", ["\u00e9t\u00e9".encode("latin-1"), "caf\u00e9".encode()])
 def test_non_ascii_project_ids_are_just_names(api: httpx.Client, project: bytes) -> None:
-    odd = {"X-Project-ID": project + uuid.uuid4().hex.encode()}
+    odd = {b"X-Project-ID": project + uuid.uuid4().hex.encode()}
     response = api.put("/v2/queues/q", headers=odd)
     assert response.status_code == 201
     response = api.get("/v2/queues", headers=odd)
@@ -391,43 +392,6 @@ def test_huge_integers_in_metadata_do_not_break_listing(api: httpx.Client) -> No
 
 
 # A body over the limit is refused from its Content-Length, unread
-
-
-def raw_exchange(base_url: str, request: bytes, timeout: float = 5) -> tuple[int, bytes]:
-    """Send bytes on a fresh connection; the status and body of the response."""
-    parts = urlsplit(base_url)
-    assert parts.hostname is not None and parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
-        sock.sendall(request)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed before a response"
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        fields = dict(line.split(":", 1) for line in lines[1:])
-        length = int({k.lower(): v for k, v in fields.items()}["content-length"])
-        while len(rest) < length:
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed mid-body"
-            rest += chunk
-        return status, rest[:length]
-
-
-def raw_request(api: httpx.Client, method: str, path: str, length: int, sent: bytes) -> bytes:
-    head = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: {urlsplit(str(api.base_url)).netloc}",
-        f"Client-ID: {api.headers['Client-ID']}",
-        f"X-Project-ID: {api.headers['X-Project-ID']}",
-        "Content-Type: " + (PATCH_TYPE if method == "PATCH" else "application/json"),
-        f"Content-Length: {length}",
-        "",
-        "",
-    ]
-    return "\r\n".join(head).encode() + sent
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,17 @@ import json
 
 import httpx
 import pytest
-from api_support import PATCH_TYPE, assert_error, assert_routing_error, counts, post, queue_names
-from test_errors import raw_exchange, raw_request
+
+from api_support import (
+    PATCH_TYPE,
+    assert_error,
+    assert_routing_error,
+    counts,
+    post,
+    queue_names,
+    raw_exchange,
+    raw_request,
+)
 
 POST = "/v2/queues/q/messages"
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from api_support import (
     PATCH_TYPE,
     RESERVED_DEFAULTS,
@@ -21,7 +22,6 @@ from api_support import (
     queue_names,
     stats,
 )
-
 from support import FakeClock, make_settings, running_app
 
 MAX_POST = 262144

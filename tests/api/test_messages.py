@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from api_support import (
     MESSAGE_KEYS,
     POPPED_KEYS,
+    ServerFactory,
     assert_empty,
     assert_error,
     assert_json,
@@ -24,7 +26,6 @@ from api_support import (
     stats,
     walk,
 )
-
 from support import FakeClock
 
 # Posting
@@ -352,7 +353,7 @@ def test_bulk_delete_by_ids(api: httpx.Client) -> None:
     assert stats(api, "q")["total"] == 0
 
 
-def test_bulk_delete_with_claim_ids_when_configured(make_server) -> None:
+def test_bulk_delete_with_claim_ids_when_configured(make_server: ServerFactory) -> None:
     with client(make_server(message_delete_with_claim_id=True)) as api:
         a, b, c = post_n(api, "q", 3)
         claim_id, _ = claim(api, "q", limit=2)

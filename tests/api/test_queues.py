@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+
 from api_support import (
     PATCH_TYPE,
     RESERVED_DEFAULTS,
@@ -25,7 +26,6 @@ from api_support import (
     stats,
     walk,
 )
-
 from support import FakeClock
 
 # Lazy queues (§4.2)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
+
 from api_support import (
+    ServerFactory,
     assert_empty,
     assert_error,
     assert_json,
@@ -19,7 +22,6 @@ from api_support import (
     queue_names,
     stats,
 )
-
 from support import headers
 
 VERSIONS = {
@@ -117,7 +119,7 @@ def test_home_document_needs_the_identity_headers(server_url: str) -> None:
         assert_error(anonymous.get("/v2/"), 400)
 
 
-def test_home_document_lists_health_in_admin_mode(make_server) -> None:
+def test_home_document_lists_health_in_admin_mode(make_server: ServerFactory) -> None:
     with client(make_server(admin_mode=True)) as admin:
         response = admin.get("/v2/")
     assert response.status_code == 200
@@ -148,13 +150,13 @@ def test_health_is_not_routed_without_admin_mode(api: httpx.Client) -> None:
     assert_routing_error(api.get("/v2/health", headers={"X-Roles": "admin"}), 404)
 
 
-def test_health_needs_the_admin_role(make_server) -> None:
+def test_health_needs_the_admin_role(make_server: ServerFactory) -> None:
     with client(make_server(admin_mode=True)) as admin:
         assert_error(admin.get("/v2/health"), 403, "Not authorized")
         assert_error(admin.get("/v2/health", headers={"X-Roles": "member"}), 403, "Not authorized")
 
 
-def test_health_reports_each_operation(make_server) -> None:
+def test_health_reports_each_operation(make_server: ServerFactory) -> None:
     with client(make_server(admin_mode=True)) as admin:
         response = admin.get("/v2/health", headers={"X-Roles": "member, admin"})
         assert admin.get("/v2/health", headers={"X-Roles": "Admin"}).status_code == 200
@@ -173,7 +175,7 @@ def test_health_reports_each_operation(make_server) -> None:
         assert queue_names(admin) == []
 
 
-def test_health_needs_the_identity_headers(make_server) -> None:
+def test_health_needs_the_identity_headers(make_server: ServerFactory) -> None:
     with bare(make_server(admin_mode=True)) as anonymous:
         assert_error(anonymous.get("/v2/health", headers={"X-Roles": "admin"}), 400)
 
@@ -312,7 +314,9 @@ def test_malformed_client_id_is_400(api: httpx.Client, value: str) -> None:
     ],
     ids=["dashed", "hex", "upper", "braces", "urn"],
 )
-def test_every_uuid_form_is_accepted_and_means_the_same_client(api: httpx.Client, form) -> None:
+def test_every_uuid_form_is_accepted_and_means_the_same_client(
+    api: httpx.Client, form: Callable[[uuid.UUID], str]
+) -> None:
     same = uuid.uuid4()
     response = api.post(
         "/v2/queues/q/messages",
@@ -327,7 +331,9 @@ def test_every_uuid_form_is_accepted_and_means_the_same_client(api: httpx.Client
 
 
 @pytest.mark.parametrize(("length", "ok"), [(9, False), (10, True), (36, True), (37, False)])
-def test_client_id_length_rules_when_uuid_safety_is_off(make_server, length: int, ok: bool) -> None:
+def test_client_id_length_rules_when_uuid_safety_is_off(
+    make_server: ServerFactory, length: int, ok: bool
+) -> None:
     url = make_server(client_id_uuid_safe="off")
     with client(url, client_id="c" * length) as api:
         response = api.post("/v2/queues/q/messages", json={"messages": [message()]})
@@ -341,7 +347,9 @@ def test_client_id_length_rules_when_uuid_safety_is_off(make_server, length: int
             assert stats(api, "q")["total"] == 0
 
 
-def test_missing_client_id_is_refused_even_when_uuid_safety_is_off(make_server) -> None:
+def test_missing_client_id_is_refused_even_when_uuid_safety_is_off(
+    make_server: ServerFactory,
+) -> None:
     with client(make_server(client_id_uuid_safe="off")) as api:
         api.headers.pop("Client-ID")
         assert_error(api.get("/v2/queues"), 400, "Missing header value")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 import pytest
 
 from herald.errors import InvalidRequest
-from herald.model import ClaimRequest, MessageQuery, NewMessage
+from herald.model import ClaimRequest, MessageQuery, NewMessage, StoredMessage
 from herald.storage.base import DeleteOutcome, Plan, Store
 
 T0 = 1_800_000_000.0
@@ -36,13 +36,13 @@ async def post(
     return await store.post_messages(project, queue, lambda metadata: made, client, now)
 
 
-def everything(**kw: object) -> MessageQuery:
+def everything(*, marker: str | None = None, limit: int = 20) -> MessageQuery:
     return MessageQuery(
-        **{"limit": 20, "echo": True, "include_claimed": True, "include_delayed": True, **kw}
+        marker=marker, limit=limit, echo=True, include_claimed=True, include_delayed=True
     )
 
 
-def bodies(messages: list) -> list[object]:
+def bodies(messages: list[StoredMessage]) -> list[object]:
     return [msgspec.json.decode(m.body) for m in messages]
 
 
@@ -67,7 +67,7 @@ async def test_update_queue_metadata_is_all_or_nothing(store: Store) -> None:
     await store.create_queue(P, "q", {"a": 1})
     assert await store.update_queue_metadata(P, "q", lambda m: {**m, "b": 2}) == {"a": 1, "b": 2}
 
-    def refuse(old: dict) -> dict:
+    def refuse(old: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("no")
 
     with pytest.raises(ValueError):
@@ -131,9 +131,9 @@ async def test_post_creates_the_queue_and_keeps_order(store: Store) -> None:
 
 
 async def test_post_prepares_messages_from_the_queue_metadata(store: Store) -> None:
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
 
-    def prepare(metadata: dict) -> list[NewMessage]:
+    def prepare(metadata: dict[str, Any]) -> list[NewMessage]:
         seen.append(metadata)
         return [message("m", ttl=metadata.get("ttl", 300))]
 
@@ -163,7 +163,7 @@ async def test_claim_plans_from_the_queue_metadata(store: Store) -> None:
     )
     assert made is not None and bodies(made.messages) == [1, 2]
 
-    def never(metadata: dict) -> ClaimRequest:
+    def never(metadata: dict[str, Any]) -> ClaimRequest:
         raise AssertionError("planned a claim on a missing queue")
 
     assert await store.create_claim(P, "missing", never, T0) is None
@@ -256,6 +256,7 @@ async def test_a_post_refused_by_its_rules_fails_alone_among_concurrent_posts(
     assert str(outcomes[1]) == "refused under {'limit': 1}"
     listed = await store.list_messages(P, "q", everything(), T0)
     assert bodies(listed) == ["before", "after"]
+    assert isinstance(outcomes[0], list) and isinstance(outcomes[2], list)
     assert [m.id for m in listed] == [*outcomes[0], *outcomes[2]]
 
 
@@ -264,7 +265,7 @@ async def test_a_herald_error_from_any_callback_propagates_unchanged(store: Stor
     await post(store, "q", "kept")
     refusal = InvalidRequest("refused by the rules")
 
-    def refuse(metadata: dict[str, Any]) -> Any:
+    def refuse(metadata: dict[str, Any]) -> NoReturn:
         raise refusal
 
     for attempt in (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -21,6 +23,15 @@ RESERVED_DEFAULTS: dict[str, Any] = {
     "_max_claim_count": None,
     "_enable_encrypt_messages": False,
 }
+
+# A query parameter as the helpers take it; booleans go out as the API spells them.
+QueryValue = str | int | bool
+
+
+class ServerFactory(Protocol):
+    """The `make_server` fixture: the base URL of a server with these settings overridden."""
+
+    def __call__(self, **overrides: object) -> str: ...
 
 
 def client(base_url: str, project: str | None = None, client_id: str | None = None) -> httpx.Client:
@@ -45,7 +56,7 @@ def assert_json(response: httpx.Response) -> Any:
 def assert_error(response: httpx.Response, status: int, title: str | None = None) -> dict[str, Any]:
     """A client error: the status and a {title, description} JSON body."""
     assert response.status_code == status, (response.status_code, response.text)
-    document = assert_json(response)
+    document: dict[str, Any] = assert_json(response)
     assert set(document) == {"title", "description"}, document
     assert isinstance(document["title"], str) and document["title"]
     assert isinstance(document["description"], str) and document["description"]
@@ -98,22 +109,25 @@ def post_n(api: httpx.Client, queue: str, count: int, **fields: Any) -> list[str
     return post(api, queue, *({"body": {"i": i}, **fields} for i in range(count)))
 
 
-def listing(api: httpx.Client, queue: str, **params: Any) -> dict[str, Any]:
+def listing(api: httpx.Client, queue: str, **params: QueryValue) -> dict[str, Any]:
     response = api.get(f"/v2/queues/{queue}/messages", params=_params(params))
     assert response.status_code == 200, response.text
-    return assert_json(response)
+    document: dict[str, Any] = assert_json(response)
+    return document
 
 
-def listed_ids(api: httpx.Client, queue: str, **params: Any) -> list[str]:
+def listed_ids(api: httpx.Client, queue: str, **params: QueryValue) -> list[str]:
     params.setdefault("echo", True)
     params.setdefault("limit", 20)
     return [m["id"] for m in listing(api, queue, **params)["messages"]]
 
 
-def walk(api: httpx.Client, path: str, key: str, **params: Any) -> list[list[dict[str, Any]]]:
+def walk(
+    api: httpx.Client, path: str, key: str, **params: QueryValue
+) -> list[list[dict[str, Any]]]:
     """Follow `next` links from the first page until an empty page; the pages."""
     response = api.get(path, params=_params(params))
-    pages = []
+    pages: list[list[dict[str, Any]]] = []
     for _ in range(1000):
         assert response.status_code == 200, response.text
         document = response.json()
@@ -175,5 +189,42 @@ def queue_names(api: httpx.Client) -> list[str]:
     return [q["name"] for q in response.json()["queues"]]
 
 
-def _params(params: dict[str, Any]) -> dict[str, Any]:
+def _params(params: dict[str, QueryValue]) -> dict[str, str | int]:
     return {k: ("true" if v else "false") if isinstance(v, bool) else v for k, v in params.items()}
+
+
+def raw_exchange(base_url: str, request: bytes, timeout: float = 5) -> tuple[int, bytes]:
+    """Send bytes on a fresh connection; the status and body of the response."""
+    parts = urlsplit(base_url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed before a response"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        fields = dict(line.split(":", 1) for line in lines[1:])
+        length = int({k.lower(): v for k, v in fields.items()}["content-length"])
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-body"
+            rest += chunk
+        return status, rest[:length]
+
+
+def raw_request(api: httpx.Client, method: str, path: str, length: int, sent: bytes) -> bytes:
+    head = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {urlsplit(str(api.base_url)).netloc}",
+        f"Client-ID: {api.headers['Client-ID']}",
+        f"X-Project-ID: {api.headers['X-Project-ID']}",
+        "Content-Type: " + (PATCH_TYPE if method == "PATCH" else "application/json"),
+        f"Content-Length: {length}",
+        "",
+        "",
+    ]
+    return "\r\n".join(head).encode() + sent
