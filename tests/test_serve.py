@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import socket
 import subprocess
 import sys
@@ -231,3 +232,25 @@ def test_the_banner_tells_the_durability_a_redis_store_has(tmp_path: Path) -> No
         finally:
             process.terminate()
             assert process.wait(timeout=30) == 0
+
+
+def test_start_up_raises_the_open_files_limit_to_the_hard_limit(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lower = min(soft, hard, 256)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald", "serve", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=server_environ(),
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (lower, hard)),
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        said = f"open files limit raised from {lower} to the hard limit {hard}"
+        assert said in lines[1] or (lower == hard and "the hard limit" in lines[1]), lines
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0

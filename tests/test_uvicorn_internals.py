@@ -21,12 +21,13 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from herald.transport.http.app import create_app
 from herald.transport.http.protocol import HeraldHttpProtocol
 from support import make_settings, running_app
 
-# Transport calls that put bytes on the wire or end it: the joining transport
-# would let them overtake the writes it holds.
-UNJOINED_OUTPUT = {"writelines", "write_eof", "abort"}
+# Transport calls that put bytes on the wire or end it without the joining
+# transport flushing first: they would overtake the writes it holds.
+UNJOINED_OUTPUT = {"writelines", "abort"}
 
 
 class RecordingTransport:
@@ -169,5 +170,54 @@ def test_a_response_before_a_close_is_sent_whole(recorded: Recorded) -> None:
     transport = recorded.only_connection().transport
     assert received.startswith(b"HTTP/1.1 400 ")
     assert received == b"".join(transport.writes)
-    assert "close" in transport.asked
+    # Herald ends the connection by FIN first; the joining transport flushes before it.
+    assert "write_eof" in transport.asked
     assert not transport.asked & UNJOINED_OUTPUT, transport.asked
+
+
+# What HeraldHttpProtocol overrides or calls, by name: a rename in uvicorn must fail here.
+PROTOCOL_METHODS = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "eof_received",
+    "on_message_begin",
+    "on_url",
+    "on_header",
+    "on_headers_complete",
+    "on_body",
+    "on_message_complete",
+    "on_response_complete",
+    "shutdown",
+    "send_400_response",
+    "handle_websocket_upgrade",
+    "_should_upgrade",
+    "_unsupported_upgrade_warning",
+    "_unset_keepalive_if_required",
+)
+PROTOCOL_STATE = ("app", "loop", "parser", "connections", "cycle", "transport")
+CYCLE_STATE = ("response_started", "response_complete", "keep_alive")
+
+
+@pytest.mark.parametrize("name", PROTOCOL_METHODS)
+def test_the_protocol_methods_herald_builds_on_exist(name: str) -> None:
+    assert callable(getattr(HttpToolsProtocol, name, None)), name
+
+
+async def test_the_state_herald_reads_is_where_it_was(tmp_path: Path) -> None:
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    config = uvicorn.Config(create_app(make_settings(tmp_path)), http=HeraldHttpProtocol)
+    config.load()
+    protocol = HeraldHttpProtocol(
+        config=config, server_state=uvicorn.server.ServerState(), app_state={}
+    )
+    for name in PROTOCOL_STATE:
+        assert hasattr(protocol, name), name
+    begun = inspect.getsource(HttpToolsProtocol.on_message_begin)
+    assert "self.url =" in begun and "self.headers =" in begun
+    cycle_init = inspect.signature(RequestResponseCycle.__init__).parameters
+    assert "keep_alive" in cycle_init
+    source = inspect.getsource(RequestResponseCycle.__init__)
+    for name in CYCLE_STATE:
+        assert f"self.{name} =" in source, name

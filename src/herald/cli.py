@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import signal
 import socket
 import sys
@@ -131,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
         f"with store {redacted(settings.store)} ({durability}, {workers})",
         flush=True,
     )
+    print(f"herald: {raise_open_files_limit()}", flush=True)
     server = stop.server = uvicorn.Server(config)
     if stop.requested:
         return 0
@@ -153,6 +155,18 @@ def listen(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def raise_open_files_limit() -> str:
+    """Let the process open as many files as the hard limit allows; what the limits are."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return f"open files limit {soft} (the hard limit)"
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        return f"open files limit {soft}; raising it to the hard limit {hard} failed: {exc}"
+    return f"open files limit raised from {soft} to the hard limit {hard}"
 
 
 def _host_in_url(host: str) -> str:

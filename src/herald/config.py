@@ -29,6 +29,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     min_length_client_id: int = 10
     max_length_client_id: int = 36
     gc_interval: float = 10.0
+    max_request_line: int = 8192
+    max_header_size: int = 16384
+    max_head_size: int = 65536
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 10000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     limits: Limits = msgspec.field(default_factory=Limits)
 
@@ -39,6 +46,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ValueError(f"workers must be at least 1, not {self.workers}")
         if self.gc_interval < 0:
             raise ValueError(f"gc_interval must not be negative, not {self.gc_interval}")
+        for name in ("max_request_line", "max_header_size", "max_head_size", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not self.max_request_line <= self.max_head_size >= self.max_header_size:
+            raise ValueError(
+                "max_head_size must be at least max_request_line and max_header_size, "
+                f"not {self.max_head_size}"
+            )
+        for name in ("head_timeout", "body_timeout", "keep_alive_timeout"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ValueError(f"{name} must be above 0 and at most 3600 seconds")
         if not 1 <= self.min_length_client_id <= self.max_length_client_id:
             raise ValueError(
                 "client id lengths must satisfy 1 <= min_length_client_id "

@@ -12,6 +12,7 @@ from herald.app import Herald, build
 from herald.config import Settings, load_settings
 from herald.service import check_queue_name
 from herald.storage.base import Store
+from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
 from herald.transport.http.responses import Response, error_response, json_response
 from herald.transport.http.routes import Router
@@ -29,6 +30,8 @@ class HeraldApp:
         self.service = herald.service
         self.identify = herald.identify
         self.router = Router(admin_mode=herald.settings.admin_mode)
+        # Read by the HTTP protocol serving this app, once per connection.
+        self.connection_limits = ConnectionLimits.of(herald.settings)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
