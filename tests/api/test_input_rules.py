@@ -126,3 +126,21 @@ def test_a_trailing_slash_names_nothing(api: httpx.Client, path: str) -> None:
 
 def test_a_doubled_slash_names_nothing(api: httpx.Client) -> None:
     assert_routing_error(api.get("/v2/queues//stats"), 404)
+
+
+CONTROL = [chr(c) for c in (*range(32), 127)]
+
+
+@pytest.mark.parametrize("char", CONTROL, ids=lambda c: f"{ord(c):02x}")
+def test_a_control_character_ends_no_name(api: httpx.Client, char: str) -> None:
+    quoted = f"%{ord(char):02X}"
+    assert_error(api.put(f"/v2/queues/abc{quoted}"), 400, "Invalid queue identification")
+    assert_error(
+        api.post(f"/v2/queues/abc{quoted}/messages", json={"messages": [{"body": 1}]}),
+        400,
+        "Invalid queue identification",
+    )
+    dead_letters = {"_dead_letter_queue": "dlq" + char, "_max_claim_count": 2}
+    assert_error(api.put("/v2/queues/ok", json=dead_letters), 400, "Invalid API request")
+    assert_error(api.get(f"/v2/queues?name=abc{quoted}"), 400, "Invalid API request")
+    assert queue_names(api) == []
