@@ -101,6 +101,7 @@ def serve(args: argparse.Namespace) -> int:
         "http": HeraldHttpProtocol,
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": settings.keep_alive_timeout,
     }
     if settings.workers > 1:
         # Workers are new processes: hand them the merged settings.

@@ -17,18 +17,22 @@ from herald.service.policy import policy_of
 from herald.service.views import view, views
 from herald.storage.base import DeleteOutcome
 
-_REFUSED_DELETES = {
-    DeleteOutcome.CLAIMED: errors.MessageClaimed(
-        "This message is claimed; it cannot be deleted without a valid claim ID."
+_REFUSED_DELETES: dict[DeleteOutcome, tuple[type[errors.HeraldError], str]] = {
+    DeleteOutcome.CLAIMED: (
+        errors.MessageClaimed,
+        "This message is claimed; it cannot be deleted without a valid claim ID.",
     ),
-    DeleteOutcome.CLAIMED_BY_OTHER: errors.MessageClaimed(
-        "This message is claimed by another claim; it cannot be deleted with the claim ID given."
+    DeleteOutcome.CLAIMED_BY_OTHER: (
+        errors.MessageClaimed,
+        "This message is claimed by another claim; it cannot be deleted with the claim ID given.",
     ),
-    DeleteOutcome.CLAIM_GONE: errors.ClaimGone(
-        "The specified claim does not exist or has expired."
+    DeleteOutcome.CLAIM_GONE: (
+        errors.ClaimGone,
+        "The specified claim does not exist or has expired.",
     ),
-    DeleteOutcome.NOT_CLAIMED: errors.MessageNotClaimed(
-        "A claim was specified, but the message is not currently claimed."
+    DeleteOutcome.NOT_CLAIMED: (
+        errors.MessageNotClaimed,
+        "A claim was specified, but the message is not currently claimed.",
     ),
 }
 
@@ -161,7 +165,8 @@ class Messages:
         )
         refusal = _REFUSED_DELETES.get(outcome)
         if refusal is not None:
-            raise type(refusal)(refusal.description)
+            kind, description = refusal
+            raise kind(description)
 
 
 def _post_document(body: bytes) -> list[MessageIn]:

@@ -43,7 +43,6 @@ class QueuePolicy(msgspec.Struct, frozen=True, kw_only=True, rename=lambda name:
 # Metadata is checked when written, so reading it back cannot fail on its types.
 _read = msgspec.convert
 NO_POLICY = QueuePolicy()
-RESERVED_KEYS = tuple(QueuePolicy.__struct_encode_fields__)
 # Shown on GET with these values when the queue does not set them.
 _SHOWN = (
     "_max_messages_post_size",
