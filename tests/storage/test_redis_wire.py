@@ -14,7 +14,7 @@ from redis.asyncio.connection import Connection
 import backends
 from herald.model import MessageQuery, NewMessage
 from herald.storage.redis import RedisStore
-from herald.storage.redis_wire import connect
+from herald.storage.redis.wire import connect
 
 T0 = 1_800_000_000.0
 
