@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from herald.storage.kit import redacted
+
 DEFAULT_PREFIX = "herald"
 # No ":" in a prefix, so that no prefix can pass for the start of another's keys.
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -33,7 +35,9 @@ class RedisOptions:
         """Read `redis[s]://[user:pass@]host:port/db?prefix=NAME&socket_timeout=S…`."""
         parts = urlsplit(uri)
         if parts.scheme not in ("redis", "rediss") or not parts.netloc:
-            raise ValueError(f"malformed Redis store URI {uri!r}: expected redis://HOST:PORT/DB")
+            raise ValueError(
+                f"malformed Redis store URI {redacted(uri)!r}: expected redis://HOST:PORT/DB"
+            )
         ours: dict[str, Any] = {}
         passed: list[tuple[str, str]] = []
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -43,7 +47,9 @@ class RedisOptions:
                 try:
                     ours[name] = float(value)
                 except ValueError:
-                    raise ValueError(f"{name} in {uri!r} must be a number of seconds") from None
+                    raise ValueError(
+                        f"{name} in {redacted(uri)!r} must be a number of seconds"
+                    ) from None
             else:
                 passed.append((name, value))
         return cls(urlunsplit(parts._replace(query=urlencode(passed))), **ours)

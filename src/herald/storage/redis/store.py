@@ -27,7 +27,7 @@ from herald.storage.base import (
     Store,
     delete_verdict,
 )
-from herald.storage.kit import decode_metadata, encode_json
+from herald.storage.kit import check_durability, decode_metadata, encode_json
 from herald.storage.redis.codec import flag, is_message_id, message, message_ids, time_text
 from herald.storage.redis.collector import collect_garbage
 from herald.storage.redis.keys import Keys
@@ -63,7 +63,9 @@ class RedisStore(Store):
         """Build from `redis[s]://[user:pass@]host:port/db?prefix=NAME`.
 
         `socket_timeout` and `connect_timeout` (seconds) may also be given in the
-        query; `durability` is Redis's own persistence setting, not the URI's."""
+        query; `durability` is Redis's own persistence setting, not the URI's,
+        but it must still be one there is."""
+        check_durability(durability)
         options = RedisOptions.from_uri(uri)
         return cls(
             options.url,
