@@ -27,7 +27,7 @@ from herald.storage.base import (
     Store,
     delete_verdict,
 )
-from herald.storage.kit import check_durability, decode_metadata, encode_json
+from herald.storage.kit import check_durability, decode_metadata, encode_json, prefix_end
 from herald.storage.redis.codec import flag, is_message_id, message, message_ids, time_text
 from herald.storage.redis.collector import collect_garbage
 from herald.storage.redis.keys import Keys
@@ -140,16 +140,19 @@ class RedisStore(Store):
         limit: int,
         prefix: str = "",
     ) -> list[QueueEntry]:
-        wanted = _PrefixOnly(prefix)
         index = self.keys.queue_index(project)
-        low = b"(" + marker.encode() if marker else b"-"
-        chunk = max(limit, 50)
+        # The index sorts names by their UTF-8 bytes, which is code-point order.
+        start = prefix.encode()
+        low = b"(" + marker.encode() if marker and marker.encode() >= start else b"[" + start
+        end = prefix_end(prefix)
+        high = b"+" if end is None else b"(" + end.encode()
         found: list[QueueEntry] = []
         with self._server.guard():
             while len(found) < limit:
+                wanted = limit - len(found)
                 names = cast(
                     list[bytes],
-                    await self._server.client.zrangebylex(index, low, b"+", start=0, num=chunk),
+                    await self._server.client.zrangebylex(index, low, high, start=0, num=wanted),
                 )
                 if not names:
                     break
@@ -157,17 +160,12 @@ class RedisStore(Store):
                     for raw in names:
                         pipe.hget(self.keys.queue_base(project, raw.decode()), "meta")
                     blobs = await pipe.execute()
+                # A name is indexed exactly while its record exists, but should a
+                # record be missing, the page is still filled from further names.
                 for raw, blob in zip(names, blobs, strict=True):
-                    name = raw.decode()
-                    if blob is None or not wanted.accepts_name(name):
-                        continue
-                    metadata = decode_metadata(blob)
-                    if not wanted.accepts_metadata(metadata):
-                        continue
-                    found.append(QueueEntry(name, metadata))
-                    if len(found) == limit:
-                        break
-                if len(names) < chunk:
+                    if blob is not None:
+                        found.append(QueueEntry(raw.decode(), decode_metadata(blob)))
+                if len(names) < wanted:
                     break
                 low = b"(" + names[-1]
         return found
@@ -394,18 +392,3 @@ class RedisStore(Store):
 
     async def collect_garbage(self, now: float) -> int:
         return await collect_garbage(self._server, now)
-
-
-class _PrefixOnly:
-    """Transitional: the name-prefix condition until this driver seeks by prefix."""
-
-    selective = True
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def accepts_name(self, name: str) -> bool:
-        return name.startswith(self.prefix)
-
-    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
-        return True
