@@ -7,7 +7,7 @@ Each script in `scripts/` is a single atomic state change and runs after
                  claims, the message id counter
     KEYS[4..10]  the queue: record, ids, ready, delayed, claimed, expiry, claims
     KEYS[11]     the project's queue index
-    KEYS[12..18] a second queue (the dead-letter queue), when there is one
+    KEYS[12..18] a second queue (where `move` takes messages), when there is one
     ARGV[1..3]   key prefixes of messages, claims and claim members
     ARGV[4]      the caller's clock; scripts never read Redis's own
     ARGV[5..]    the script's own arguments, described at the top of each script
@@ -15,7 +15,7 @@ Each script in `scripts/` is a single atomic state change and runs after
 Scripts build no key names of their own: message and claim keys are one of the
 prefixes above followed by an id. Times travel as the decimal text Python
 wrote, so that stored values and sorted-set scores stay exact; the one time a
-script computes a time (a dead-letter expiry) it writes it with 17 digits.
+script computes a time (a moved message's expiry) it writes it with 17 digits.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from herald.storage.redis.wire import Arg
 NAMES = (
     "post",
     "claim",
+    "move",
     "get_claim",
     "renew",
     "release",

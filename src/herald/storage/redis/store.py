@@ -38,6 +38,8 @@ from herald.storage.redis.wire import Arg
 _METADATA_RETRIES = 100
 _STALE_RETRIES = 20
 _METADATA_SEEN_MAX = 10_000
+# Keeps one claim's script short however many messages were claimed too often.
+_MOST_SET_ASIDE = 1_000
 
 
 class RedisStore(Store):
@@ -311,18 +313,6 @@ class RedisStore(Store):
 
     # Claims
 
-    async def move_messages(
-        self,
-        project: str,
-        queue: str,
-        claim_id: str,
-        ids: list[str],
-        target: str,
-        ttl: int | None,
-        now: float,
-    ) -> int:
-        raise NotImplementedError("transitional")
-
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         key = (project, queue)
         base = self.keys.queue_base(project, queue)
@@ -339,7 +329,7 @@ class RedisStore(Store):
             request = plan(decode_metadata(seen))
             claim_id = str(uuid.uuid4())
             until = now + request.ttl
-            rule = None
+            most = request.max_claim_count
             args: list[Arg] = [
                 str(request.limit),
                 claim_id,
@@ -347,13 +337,11 @@ class RedisStore(Store):
                 time_text(until),
                 time_text(until + request.grace),
                 str(request.ttl + request.grace),
-                rule.queue if rule else "",
-                str(rule.max_claim_count) if rule else "0",
-                "" if rule is None or rule.ttl is None else str(int(rule.ttl)),
+                "" if most is None else str(most),
+                str(_MOST_SET_ASIDE),
                 seen,
             ]
-            dead_letters = self.keys.queue_base(project, rule.queue) if rule else None
-            rows = await self._server.run("claim", base, now, args, dead_letters)
+            rows = await self._server.run("claim", base, now, args)
             if rows and isinstance(rows[0], bytes):
                 # The metadata changed since it was seen: plan again on the current one.
                 seen, fresh = rows[0], True
@@ -362,10 +350,31 @@ class RedisStore(Store):
             self._remember(key, seen)
             if rows is None:
                 return None
-            return Claim(claim_id, request.ttl, now, [message(row) for row in rows])
+            taken, aside = rows
+            return Claim(
+                claim_id, request.ttl, now, [message(r) for r in taken], [message(r) for r in aside]
+            )
         raise ServiceUnavailable(
             f"The metadata of queue {queue} kept changing during a claim; please try again."
         )
+
+    async def move_messages(
+        self,
+        project: str,
+        queue: str,
+        claim_id: str,
+        ids: list[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> int:
+        wanted = message_ids(ids)
+        if not wanted:
+            return 0
+        args = [claim_id, target, "" if ttl is None else str(ttl), *wanted]
+        base = self.keys.queue_base(project, queue)
+        target_base = self.keys.queue_base(project, target)
+        return int(await self._server.run("move", base, now, args, target_base))
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         row = await self._server.run(
