@@ -45,6 +45,7 @@ NAMES = (
     "stats",
     "purge",
     "delete_queue",
+    "update_metadata",
     "expire_messages",
     "expire_claims",
 )

@@ -9,13 +9,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
-from redis import exceptions as redis_errors
-
-from herald.errors import ServiceUnavailable
 from herald.model import (
     Claim,
+    ClaimRequest,
     MessageQuery,
     MessageRef,
+    NewMessage,
     QueueEntry,
     QueueStats,
     StoredMessage,
@@ -31,13 +30,11 @@ from herald.storage.kit import check_durability, decode_metadata, encode_json, p
 from herald.storage.redis.codec import flag, is_message_id, message, message_ids, time_text
 from herald.storage.redis.collector import collect_garbage
 from herald.storage.redis.keys import Keys
+from herald.storage.redis.metadata import Changed, QueueMissing, SeenMetadata
 from herald.storage.redis.options import DEFAULT_PREFIX, RedisOptions
 from herald.storage.redis.server import Server
 from herald.storage.redis.wire import Arg
 
-_METADATA_RETRIES = 100
-_STALE_RETRIES = 20
-_METADATA_SEEN_MAX = 10_000
 # Keeps one claim's script short however many messages were claimed too often.
 _MOST_SET_ASIDE = 1_000
 
@@ -56,9 +53,7 @@ class RedisStore(Store):
         self.keys = Keys(prefix)
         self._server = Server(RedisOptions(url, prefix, socket_timeout, connect_timeout), self.keys)
         self.where = self._server.where
-        # Queue metadata as last seen, so that a post is one command: the post
-        # script refuses, and sends the current metadata, when it has changed.
-        self._metadata_seen: dict[tuple[str, str], bytes] = {}
+        self._metadata = SeenMetadata(self._server)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> RedisStore:
@@ -110,26 +105,23 @@ class RedisStore(Store):
         self, project: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any] | None:
         base = self.keys.queue_base(project, name)
-        # Optimistic: if anything touches the record between read and write,
-        # EXEC fails and `change` runs again on the newer metadata.
-        with self._server.guard():
-            async with self._server.client.pipeline(transaction=True) as pipe:
-                for _ in range(_METADATA_RETRIES):
-                    try:
-                        await pipe.watch(base)
-                        blob = await pipe.hget(base, "meta")
-                        if blob is None:
-                            return None
-                        metadata = change(decode_metadata(blob))
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.hset(base, "meta", encode_json(metadata))
-                        await pipe.execute()
-                        return metadata
-                    except redis_errors.WatchError:
-                        continue
-        raise ServiceUnavailable(
-            f"The metadata of queue {name} kept changing under concurrent updates; retry."
-        )
+
+        def make(seen: bytes) -> bytes:
+            if not seen:
+                raise QueueMissing
+            return encode_json(change(decode_metadata(seen)))
+
+        async def send(updated: bytes, seen: bytes) -> bytes | Changed:
+            refused = await self._server.run("update_metadata", base, 0.0, [seen, updated])
+            if refused is not None:
+                return Changed(bytes(refused[0]))
+            self._metadata.remember(base, updated)
+            return updated
+
+        try:
+            return decode_metadata(await self._metadata.attempt(base, make, send))
+        except QueueMissing:
+            return None
 
     async def delete_queue(self, project: str, name: str) -> None:
         await self._server.run("delete_queue", self.keys.queue_base(project, name), 0.0, [name])
@@ -201,21 +193,12 @@ class RedisStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
-        key = (project, queue)
         base = self.keys.queue_base(project, queue)
-        seen = self._metadata_seen.get(key)
-        fresh = seen is None
-        if seen is None:
-            seen = await self._metadata_blob(base)
-        for _ in range(_STALE_RETRIES):
-            try:
-                messages = prepare(decode_metadata(seen) if seen else {})
-            except Exception:
-                if fresh:
-                    raise
-                # Refused on metadata that may be stale: decide on the current one.
-                seen, fresh = await self._metadata_blob(base), True
-                continue
+
+        def make(seen: bytes) -> list[NewMessage]:
+            return prepare(decode_metadata(seen) if seen else {})
+
+        async def send(messages: list[NewMessage], seen: bytes) -> list[str] | Changed:
             args: list[Arg] = [queue, client_id, len(messages), seen]
             for m in messages:
                 args += [
@@ -228,25 +211,12 @@ class RedisStore(Store):
             # holds it, so the ids below are returned no earlier than durable.
             answer = await self._server.run("post", base, now, args)
             if isinstance(answer, list):
-                seen, fresh = bytes(answer[0]), True
-                self._remember(key, seen)
-                continue
-            self._remember(key, seen or b"{}")
+                return Changed(bytes(answer[0]))
+            self._metadata.remember(base, seen or b"{}")
             first = int(answer)
             return [str(first + i) for i in range(len(messages))]
-        raise ServiceUnavailable(
-            f"The metadata of queue {queue} kept changing during a post; please try again."
-        )
 
-    async def _metadata_blob(self, base: str) -> bytes:
-        with self._server.guard():
-            blob = await self._server.client.hget(base, "meta")
-        return b"" if blob is None else blob.encode() if isinstance(blob, str) else blob
-
-    def _remember(self, key: tuple[str, str], blob: bytes) -> None:
-        if len(self._metadata_seen) >= _METADATA_SEEN_MAX:
-            self._metadata_seen.clear()
-        self._metadata_seen[key] = blob
+        return await self._metadata.attempt(base, make, send)
 
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
@@ -314,19 +284,14 @@ class RedisStore(Store):
     # Claims
 
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
-        key = (project, queue)
         base = self.keys.queue_base(project, queue)
-        seen = self._metadata_seen.get(key)
-        fresh = seen is None
-        if seen is None:
-            seen = await self._metadata_blob(base)
-        for _ in range(_STALE_RETRIES):
+
+        def make(seen: bytes) -> ClaimRequest:
             if not seen:
-                if fresh:
-                    return None
-                seen, fresh = await self._metadata_blob(base), True
-                continue
-            request = plan(decode_metadata(seen))
+                raise QueueMissing
+            return plan(decode_metadata(seen))
+
+        async def send(request: ClaimRequest, seen: bytes) -> Claim | Changed | None:
             claim_id = str(uuid.uuid4())
             until = now + request.ttl
             most = request.max_claim_count
@@ -343,20 +308,19 @@ class RedisStore(Store):
             ]
             rows = await self._server.run("claim", base, now, args)
             if rows and isinstance(rows[0], bytes):
-                # The metadata changed since it was seen: plan again on the current one.
-                seen, fresh = rows[0], True
-                self._remember(key, seen)
-                continue
-            self._remember(key, seen)
+                return Changed(rows[0])
+            self._metadata.remember(base, seen)
             if rows is None:
                 return None
             taken, aside = rows
             return Claim(
                 claim_id, request.ttl, now, [message(r) for r in taken], [message(r) for r in aside]
             )
-        raise ServiceUnavailable(
-            f"The metadata of queue {queue} kept changing during a claim; please try again."
-        )
+
+        try:
+            return await self._metadata.attempt(base, make, send)
+        except QueueMissing:
+            return None
 
     async def move_messages(
         self,
