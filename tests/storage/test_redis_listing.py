@@ -26,7 +26,7 @@ async def test_a_prefix_listing_reads_only_the_names_it_returns(
         await store.create_queue("p", f"c-{n:03}", {})
     for name in ("b-1", "b-2", "b-3"):
         await store.create_queue("p", name, {"name": name})
-    read: list[bytes] = []
+    read: list[bytes | str] = []
     plain = aioredis.Redis.zrangebylex
 
     async def counted(self: aioredis.Redis, *args: Any, **kwargs: Any) -> Any:
