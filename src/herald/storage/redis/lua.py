@@ -1,0 +1,82 @@
+"""The Lua scripts behind the Redis store, and the layout every one is called with.
+
+Each script in `scripts/` is a single atomic state change and runs after
+`scripts/prelude.lua`. Every one is called with the same layout:
+
+    KEYS[1..3]   store-wide: expiry index of all messages, expiry index of all
+                 claims, the message id counter
+    KEYS[4..10]  the queue: record, ids, ready, delayed, claimed, expiry, claims
+    KEYS[11]     the project's queue index
+    KEYS[12..18] a second queue (where `move` takes messages), when there is one
+    ARGV[1..3]   key prefixes of messages, claims and claim members
+    ARGV[4]      the caller's clock; scripts never read Redis's own
+    ARGV[5..]    the script's own arguments, described at the top of each script
+
+Scripts build no key names of their own: message and claim keys are one of the
+prefixes above followed by an id. Times travel as the decimal text Python
+wrote, so that stored values and sorted-set scores stay exact; the one time a
+script computes a time (a moved message's expiry) it writes it with 17 digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from herald.storage.redis.codec import time_text
+from herald.storage.redis.keys import Keys
+from herald.storage.redis.wire import Arg
+
+NAMES = (
+    "post",
+    "claim",
+    "move",
+    "get_claim",
+    "renew",
+    "release",
+    "list",
+    "get",
+    "pop",
+    "delete_one",
+    "delete_many",
+    "stats",
+    "purge",
+    "delete_queue",
+    "update_metadata",
+    "expire_messages",
+    "expire_claims",
+)
+
+
+def sources() -> dict[str, str]:
+    """Each script's full text, prelude included, by name."""
+    folder = resources.files("herald.storage.redis").joinpath("scripts")
+    prelude = folder.joinpath("prelude.lua").read_text("utf-8")
+    return {name: prelude + folder.joinpath(f"{name}.lua").read_text("utf-8") for name in NAMES}
+
+
+async def register(client: aioredis.Redis) -> dict[str, AsyncScript]:
+    """Every script, registered with `client` and already loaded into Redis."""
+    scripts = {}
+    for name, text in sources().items():
+        script = client.register_script(text)
+        # Loading now surfaces a broken script at start-up, not mid-request.
+        await client.script_load(script.script)
+        scripts[name] = script
+    return scripts
+
+
+def keys_for(keys: Keys, base: str, second_queue: str | None = None) -> list[str]:
+    """The KEYS of a call on the queue `base` (and maybe a second queue)."""
+    names = [keys.expiring, keys.claims, keys.next_id, *keys.queue(base), keys.index_of(base)]
+    if second_queue is not None:
+        names += keys.queue(second_queue)
+    return names
+
+
+def argv_for(keys: Keys, now: float, args: Sequence[Arg]) -> list[Arg]:
+    """The ARGV of a call at `now` with the script's own `args`."""
+    return [keys.message_prefix, keys.claim_prefix, keys.members_prefix, time_text(now), *args]

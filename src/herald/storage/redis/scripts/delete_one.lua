@@ -1,0 +1,18 @@
+-- ARGV[5] message id, [6] the caller's claim id ('' for none). The condition
+-- below restates `delete_verdict`; the driver checks the two agree.
+-- Returns {found, live claim id or '', given claim is live, deleted}.
+local id, given = ARGV[5], ARGV[6]
+local s = state(id)
+if not s or s.q ~= Q.rec or s.e <= NOW then
+  return {0, '', 0, 0}
+end
+local live = ''
+if s.ce > NOW then
+  live = s.ci
+end
+local given_live = given ~= '' and claim_is_live(given)
+local ok = (given == '' and live == '') or (given_live and live == given)
+if ok then
+  drop(Q, id)
+end
+return {1, live, given_live and 1 or 0, ok and 1 or 0}

@@ -1,0 +1,2 @@
+purge(Q)
+return 0
