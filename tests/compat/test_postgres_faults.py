@@ -296,6 +296,7 @@ def test_postgres_stopping_under_load_gives_503s_then_recovers(
             body = response.json()
             assert body["title"] and body["description"]
             assert "PostgreSQL" in body["description"]
+            assert "127.0.0.1" not in body["description"]  # the address is for the log
 
             cluster.start()
             wait_until_posting_works(server.url, project, queue, within=30)

@@ -36,3 +36,14 @@ def test_an_unknown_durability_is_refused_as_by_every_driver() -> None:
     assert RedisStore.from_uri("redis://host/0", durability="normal").keys.prefix == "herald"
     with pytest.raises(ValueError, match="durability"):
         RedisStore.from_uri("redis://host/0", durability="fast")
+
+
+@pytest.mark.parametrize("path", ["/abc", "/0x1", "/-1", "/1.5"])
+def test_a_database_that_is_no_number_is_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="must be a number"):
+        RedisOptions.from_uri(f"redis://u:secret@host{path}")
+
+
+@pytest.mark.parametrize(("path", "where"), [("", "/0"), ("/", "/"), ("/0", "/0"), ("/15", "/15")])
+def test_a_database_number_or_none_is_taken(path: str, where: str) -> None:
+    assert RedisOptions.from_uri(f"redis://host:6379{path}").where == f"host:6379{where}"

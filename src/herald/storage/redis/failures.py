@@ -18,6 +18,8 @@ _TRANSIENT_ERRORS = (
     redis_errors.ClusterDownError,
 )
 _TRANSIENT_CODES = ("MISCONF", "BUSY", "NOREPLICAS")
+# What clients are told; the address and Redis's own words are for the log.
+_PUBLIC = "The Redis store is unavailable right now; please try again in a few seconds."
 
 
 @contextmanager
@@ -26,14 +28,18 @@ def guard(where: str) -> Iterator[None]:
     try:
         yield
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise ServiceUnavailable(f"The Redis store at {where} cannot be reached: {exc}") from exc
+        raise ServiceUnavailable(
+            f"The Redis store at {where} cannot be reached: {exc}", public=_PUBLIC
+        ) from exc
     except redis_errors.ResponseError as exc:
         transient = isinstance(exc, _TRANSIENT_ERRORS)
         if not transient and str(exc).split(" ", 1)[0] not in _TRANSIENT_CODES:
             raise
-        raise ServiceUnavailable(f"The Redis store at {where} refused the request: {exc}") from exc
+        raise ServiceUnavailable(
+            f"The Redis store at {where} refused the request: {exc}", public=_PUBLIC
+        ) from exc
 
 
 def not_open(where: str) -> ServiceUnavailable:
     """The error of a request made before the store was opened or after it was closed."""
-    return ServiceUnavailable(f"The Redis store at {where} is not open.")
+    return ServiceUnavailable(f"The Redis store at {where} is not open.", public=_PUBLIC)

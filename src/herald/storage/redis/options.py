@@ -52,6 +52,13 @@ class RedisOptions:
                     ) from None
             else:
                 passed.append((name, value))
+        database = parts.path.strip("/")
+        if database and not (database.isascii() and database.isdigit()):
+            # redis-py would quietly use database 0 for a path it cannot read.
+            raise ValueError(
+                f"the database in Redis store URI {redacted(uri)!r} must be a number, "
+                f"not {database!r}"
+            )
         return cls(urlunsplit(parts._replace(query=urlencode(passed))), **ours)
 
     @property
