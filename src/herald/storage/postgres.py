@@ -25,7 +25,6 @@ from herald.errors import ServiceUnavailable
 from herald.model import (
     Claim,
     ClaimRequest,
-    DeadLetter,
     MessageQuery,
     MessageRef,
     NewMessage,
@@ -885,15 +884,15 @@ class PostgresStore(Store):
     ) -> int:
         raise NotImplementedError("transitional")
 
-    def _oldest_claimable(self, limit: int, *, columns: str = "id", after: str = "") -> str:
+    def _oldest_claimable(self, limit: int) -> str:
         """SELECT locking up to `limit` claimable messages of queue $1 at time $2, oldest first.
 
         The LIMIT is a literal so that even a generic plan sees that only a few
         rows are wanted and walks the primary key's range of unclaimed messages."""
         return (
-            f"SELECT {columns} FROM {self._messages} "
+            f"SELECT id FROM {self._messages} "
             "WHERE queue_id = $1 AND NOT claimed AND expires > $2 AND available <= $2 "
-            f"{after} ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
+            f"ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
         )
 
     async def _free_expired_claims(
@@ -958,113 +957,23 @@ class PostgresStore(Store):
             SELECT * FROM claimed ORDER BY id
             """
 
-        async def claim(
-            conn: _Connection, queue_id: int, request: ClaimRequest, taken: list[int] | None
-        ) -> Claim | None:
+        async def claim(conn: _Connection, queue_id: int, request: ClaimRequest) -> Claim | None:
             pick = self._oldest_claimable(request.limit)
-            extra: tuple[Any, ...] = ()
-            if taken is not None:
-                pick, extra = "SELECT unnest($7::int8[]) AS id", (taken,)
             expires = now + request.ttl
-            settings = (claim_id, expires, request.ttl, request.grace, *extra)
+            settings = (claim_id, expires, request.ttl, request.grace)
             rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *settings)
             return Claim(str(claim_id), request.ttl, now, _messages(rows, now)) if rows else None
 
-        async def claim_oldest(conn: _Connection) -> Claim | ClaimRequest | None:
+        async def claim_oldest(conn: _Connection) -> Claim | None:
             found = await self._free_expired_claims(conn, project, queue, now)
             if found is None:
                 return None
             queue_id, metadata = found
-            request = plan(metadata)
-            if None is not None:
-                # Sparing dead letters reads and writes in several steps, which
-                # must see one state: that needs a transaction (below).
-                return request
-            return await claim(conn, queue_id, request, None)
-
-        async def claim_sparing_dead_letters(conn: _Connection) -> Claim | None:
-            found = await self._free_expired_claims(conn, project, queue, now)
-            if found is None:
-                return None
-            queue_id, metadata = found
-            request = plan(metadata)
-            rule = None
-            if rule is None:  # the metadata changed meanwhile
-                return await claim(conn, queue_id, request, None)
-            taken = await self._pick_sparing_dead_letters(
-                conn, project, queue_id, request, rule, now
-            )
-            return await claim(conn, queue_id, request, taken) if taken else None
+            return await claim(conn, queue_id, plan(metadata))
 
         # Ending expired claims (which reads the metadata too), then one
         # statement that claims: no explicit transaction, two round trips.
-        outcome = await self._run(claim_oldest)
-        if not isinstance(outcome, ClaimRequest):
-            return outcome
-        return await self._transaction(claim_sparing_dead_letters)
-
-    async def _pick_sparing_dead_letters(
-        self,
-        conn: _Connection,
-        project: str,
-        queue_id: int,
-        request: ClaimRequest,
-        rule: DeadLetter,
-        now: float,
-    ) -> list[int]:
-        """Lock the oldest claimable messages, moving those claimed too often to the DLQ."""
-        taken: list[int] = []
-        after = 0
-        while len(taken) < request.limit:
-            want = request.limit - len(taken)
-            rows = await conn.fetch(
-                self._oldest_claimable(want, columns="id, claim_count", after="AND id > $3"),
-                queue_id,
-                now,
-                after,
-            )
-            dead = [r["id"] for r in rows if r["claim_count"] >= rule.max_claim_count]
-            taken += [r["id"] for r in rows if r["claim_count"] < rule.max_claim_count]
-            if rows:
-                after = rows[-1]["id"]
-            if dead:
-                await self._dead_letter(conn, project, queue_id, dead, rule, now)
-            if len(rows) < want or not dead:
-                break
-        return taken
-
-    async def _dead_letter(
-        self,
-        conn: _Connection,
-        project: str,
-        queue_id: int,
-        ids: list[int],
-        rule: DeadLetter,
-        now: float,
-    ) -> None:
-        # Moving re-inserts: the message joins the dead-letter queue's tail,
-        # unclaimed, due, and with a new lease of life. Holding that queue's row
-        # lock keeps its ids in commit order, as for a post.
-        target = await self._lock_queue(conn, project, rule.queue)
-        await conn.execute(
-            f"""
-            WITH gone AS (
-                DELETE FROM {self._messages}
-                WHERE queue_id = $1 AND NOT claimed AND id = ANY($2::int8[])
-                RETURNING id, client_id, body, ttl, created
-            )
-            INSERT INTO {self._messages}
-                (queue_id, client_id, body, ttl, created, expires, available)
-            SELECT $3::int8, client_id, body, coalesce($4::int4, ttl), created,
-                   $5::float8 + coalesce($4::int4, ttl), $5::float8
-            FROM gone ORDER BY id
-            """,
-            queue_id,
-            ids,
-            target,
-            rule.ttl,
-            now,
-        )
+        return await self._run(claim_oldest)
 
     async def _lock_queue(self, conn: _Connection, project: str, name: str) -> int:
         """The queue's id, created if missing, with its row locked until the transaction ends."""
