@@ -40,7 +40,7 @@ from herald.storage.base import (
     delete_verdict,
 )
 from herald.storage.batching import Batcher
-from herald.storage.postgres_schema import migrate, quote_ident
+from herald.storage.postgres.schema import migrate, quote_ident
 
 T = TypeVar("T")
 
