@@ -19,7 +19,6 @@ from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
-import msgspec
 
 from herald.errors import ServiceUnavailable
 from herald.model import (
@@ -40,6 +39,17 @@ from herald.storage.base import (
     delete_verdict,
 )
 from herald.storage.batching import Batcher
+from herald.storage.kit import (
+    MESSAGE_COLUMNS,
+    check_durability,
+    decode_metadata,
+    encode_json,
+    in_order_asked,
+    messages_from_rows,
+    redacted,
+    row_id,
+    row_ids,
+)
 from herald.storage.postgres.schema import migrate, quote_ident
 
 T = TypeVar("T")
@@ -51,10 +61,6 @@ _LIST_BATCH = 100
 # Rows a listing scans per round trip once the first round found hidden rows.
 _SCAN_STEPS = (100, 1000)
 _ATTEMPTS = 3
-_encode_json = msgspec.json.Encoder().encode
-_decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
-
-_MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
 # Lookups by id name both key ranges of the primary key so that they seek.
 _EITHER_STATE = "claimed IN (false, true)"
 _NO_CLAIM = uuid.UUID(int=0)  # claim ids are version 4: never this one
@@ -96,7 +102,7 @@ class PostgresOptions:
         parts = urlsplit(uri)
         if parts.scheme not in _SCHEMES:
             raise ValueError(
-                f"malformed PostgreSQL store URI {_redact(uri)!r}: expected "
+                f"malformed PostgreSQL store URI {redacted(uri)!r}: expected "
                 "postgresql://USER@HOST:PORT/DATABASE"
             )
         query = parse_qsl(parts.query, keep_blank_values=True)
@@ -190,10 +196,8 @@ class PostgresStore(Store):
     """Queues, messages and claims in PostgreSQL, shared by any number of Herald processes."""
 
     def __init__(self, options: PostgresOptions, *, durability: str = "full") -> None:
-        if durability not in ("full", "normal"):
-            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.options = options
-        self.durability = durability
+        self.durability = check_durability(durability)
         self._pool: Any = None
         schema = quote_ident(options.schema)
         self._queues = f"{schema}.queues"
@@ -351,7 +355,7 @@ class PostgresStore(Store):
     # Queues
 
     async def create_queue(self, project: str, name: str, metadata: dict[str, Any]) -> bool:
-        text = _encode_json(metadata).decode()
+        text = encode_json(metadata).decode()
 
         async def job(conn: _Connection) -> bool:
             made = await conn.fetchval(
@@ -372,7 +376,7 @@ class PostgresStore(Store):
                 project,
                 name,
             )
-            return None if text is None else _decode_metadata(text)
+            return None if text is None else decode_metadata(text)
 
         return await self._run(job)
 
@@ -388,11 +392,11 @@ class PostgresStore(Store):
             )
             if row is None:
                 return None
-            metadata = change(_decode_metadata(row["metadata"]))
+            metadata = change(decode_metadata(row["metadata"]))
             await conn.execute(
                 f"UPDATE {self._queues} SET metadata = $2 WHERE id = $1",
                 row["id"],
-                _encode_json(metadata).decode(),
+                encode_json(metadata).decode(),
             )
             return metadata
 
@@ -440,7 +444,7 @@ class PostgresStore(Store):
                     name = row["name"]
                     if not wanted.accepts_name(name):
                         continue
-                    metadata = _decode_metadata(row["metadata"])
+                    metadata = decode_metadata(row["metadata"])
                     if not wanted.accepts_metadata(metadata):
                         continue
                     found.append(QueueEntry(name, metadata))
@@ -603,7 +607,7 @@ class PostgresStore(Store):
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
     ) -> list[StoredMessage]:
-        after = _message_id(query.marker) if query.marker else 0
+        after = row_id(query.marker) if query.marker else 0
         if after is None:
             return []
         args: list[Any] = [project, queue, after, now]
@@ -626,8 +630,8 @@ class PostgresStore(Store):
             # conditions keep. Those are computed into the `shown` column.
             parts = [
                 f"""
-                (SELECT id, ttl, created, claim_id, claim_expires, claim_count, shown,
-                        CASE WHEN shown THEN body END AS body, {n} AS part
+                (SELECT id, CASE WHEN shown THEN body END AS body, ttl, created, claim_id,
+                        claim_expires, claim_count, shown, {n} AS part
                  FROM (
                     SELECT m.*, ({shown}) AS shown FROM {self._messages} m
                     WHERE m.queue_id = {self._queue_of} AND m.claimed = {claimed}
@@ -643,8 +647,8 @@ class PostgresStore(Store):
                 # rather than by stepping over every live claimed message.
                 parts.append(
                     f"""
-                    (SELECT m.id, m.ttl, m.created, m.claim_id, m.claim_expires, m.claim_count,
-                            true, m.body, -1
+                    (SELECT m.id, m.body, m.ttl, m.created, m.claim_id, m.claim_expires,
+                            m.claim_count, true, -1
                      FROM {self._claims} c
                      JOIN {self._messages} m ON m.claim_id = c.id AND m.queue_id = c.queue_id
                      WHERE c.queue_id = {self._queue_of} AND c.expires <= $4 AND m.id > $3
@@ -671,7 +675,7 @@ class PostgresStore(Store):
                 shown_rows.sort(key=_row_id)
                 found += shown_rows[: limit - len(found)]
                 if len(found) == limit or edge is None:
-                    return _messages(found, now)
+                    return messages_from_rows(found, now)
                 # Rows were hidden: scan on in bigger steps.
                 step = _SCAN_STEPS[0] if batch < _SCAN_STEPS[0] else _SCAN_STEPS[1]
                 position, batch = edge, max(batch, step)
@@ -681,13 +685,13 @@ class PostgresStore(Store):
     async def get_messages(
         self, project: str, queue: str, ids: list[str], now: float
     ) -> list[StoredMessage]:
-        wanted = [i for i in map(_message_id, ids) if i is not None]
+        wanted = row_ids(ids)
         if not wanted:
             return []
 
         async def job(conn: _Connection) -> list[StoredMessage]:
             rows = await conn.fetch(
-                f"SELECT {_MESSAGE_COLUMNS} FROM {self._messages} "
+                f"SELECT {MESSAGE_COLUMNS} FROM {self._messages} "
                 f"WHERE queue_id = {self._queue_of} AND {_EITHER_STATE} "
                 "AND id = ANY($3::int8[]) AND expires > $4",
                 project,
@@ -695,8 +699,7 @@ class PostgresStore(Store):
                 wanted,
                 now,
             )
-            by_id = {m.id: m for m in _messages(rows, now)}
-            return [by_id[str(i)] for i in dict.fromkeys(wanted) if str(i) in by_id]
+            return in_order_asked(messages_from_rows(rows, now), wanted)
 
         return await self._run(job)
 
@@ -708,7 +711,7 @@ class PostgresStore(Store):
         claim_ids: list[str] | None,
         now: float,
     ) -> None:
-        wanted = [i for i in map(_message_id, ids) if i is not None]
+        wanted = row_ids(ids)
         args: list[Any] = [project, queue, wanted]
         state = _EITHER_STATE
         if claim_ids is not None:
@@ -732,7 +735,7 @@ class PostgresStore(Store):
     async def delete_message(
         self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
     ) -> DeleteOutcome:
-        rowid = _message_id(message_id)
+        rowid = row_id(message_id)
         if rowid is None:
             return DeleteOutcome.MISSING
         given = None
@@ -861,12 +864,12 @@ class PostgresStore(Store):
                 WITH picked AS MATERIALIZED ({self._oldest_claimable(limit)})
                 DELETE FROM {self._messages} m USING picked
                 WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
-                RETURNING {", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS.split(", "))}
+                RETURNING {", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))}
                 """,
                 queue_id,
                 now,
             )
-            return _messages(sorted(rows, key=_row_id), now)
+            return messages_from_rows(sorted(rows, key=_row_id), now)
 
         return await self._run(job)
 
@@ -926,7 +929,7 @@ class PostgresStore(Store):
             queue,
             now,
         )
-        return None if row is None else (int(row["id"]), _decode_metadata(row["metadata"]))
+        return None if row is None else (int(row["id"]), decode_metadata(row["metadata"]))
 
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
         claim_id = uuid.uuid4()
@@ -962,7 +965,11 @@ class PostgresStore(Store):
             expires = now + request.ttl
             settings = (claim_id, expires, request.ttl, request.grace)
             rows = await conn.fetch(claim_sql.format(pick=pick), queue_id, now, *settings)
-            return Claim(str(claim_id), request.ttl, now, _messages(rows, now)) if rows else None
+            return (
+                Claim(str(claim_id), request.ttl, now, messages_from_rows(rows, now))
+                if rows
+                else None
+            )
 
         async def claim_oldest(conn: _Connection) -> Claim | None:
             found = await self._free_expired_claims(conn, project, queue, now)
@@ -1009,8 +1016,8 @@ class PostgresStore(Store):
                     SELECT id, queue_id, ttl AS claim_ttl, updated FROM {self._claims}
                     WHERE id = $3 AND expires > $4 AND queue_id = {self._queue_of}
                 )
-                SELECT c.claim_ttl, c.updated, m.id, m.body, m.ttl, m.created, m.claim_id,
-                       m.claim_expires, m.claim_count
+                SELECT m.id, m.body, m.ttl, m.created, m.claim_id, m.claim_expires,
+                       m.claim_count, c.claim_ttl, c.updated
                 FROM c LEFT JOIN {self._messages} m
                     ON m.claim_id = c.id
                     AND m.claim_expires > $4 AND m.expires > $4
@@ -1025,7 +1032,10 @@ class PostgresStore(Store):
                 return None
             held = [r for r in rows if r["id"] is not None]
             return Claim(
-                claim_id, int(rows[0]["claim_ttl"]), float(rows[0]["updated"]), _messages(held, now)
+                claim_id,
+                int(rows[0]["claim_ttl"]),
+                float(rows[0]["updated"]),
+                messages_from_rows(held, now),
             )
 
         return await self._run(job)
@@ -1178,23 +1188,8 @@ def _failed_before_sending(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
 
 
-def _redact(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _row_id(row: Any) -> int:
     return int(row["id"])
-
-
-def _message_id(text: str) -> int | None:
-    """The row id behind a message id, or None for text that cannot be one."""
-    if text.isascii() and text.isdigit() and len(text) < 19:
-        return int(text)
-    return None
 
 
 def _claim_uuid(text: str) -> uuid.UUID | None:
@@ -1204,22 +1199,6 @@ def _claim_uuid(text: str) -> uuid.UUID | None:
     except ValueError:
         return None
     return key if str(key) == text else None
-
-
-def _messages(rows: list[Any], now: float) -> list[StoredMessage]:
-    return [
-        StoredMessage(
-            id=str(row["id"]),
-            body=msgspec.Raw(row["body"]),
-            ttl=row["ttl"],
-            created=row["created"],
-            claim_id=str(row["claim_id"])
-            if row["claim_id"] is not None and row["claim_expires"] > now
-            else None,
-            claim_count=row["claim_count"],
-        )
-        for row in rows
-    ]
 
 
 class _PrefixOnly:
