@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -46,16 +45,14 @@ from herald.storage.kit import (
     encode_json,
     in_order_asked,
     messages_from_rows,
-    redacted,
     row_id,
     row_ids,
 )
+from herald.storage.postgres.options import PostgresOptions
 from herald.storage.postgres.schema import migrate, quote_ident
 
 T = TypeVar("T")
 
-_SCHEMES = ("postgresql", "postgres")
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _GC_BATCH = 1000
 _LIST_BATCH = 100
 # Rows a listing scans per round trip once the first round found hidden rows.
@@ -84,77 +81,6 @@ class _Connection(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
 
-@dataclass(frozen=True)
-class PostgresOptions:
-    """Herald's own URI parameters; every other one goes to asyncpg untouched."""
-
-    dsn: str
-    schema: str = "herald"
-    min_size: int = 2
-    max_size: int = 10
-    connect_timeout: float = 5.0
-    command_timeout: float = 30.0
-    acquire_timeout: float = 10.0
-
-    @classmethod
-    def from_uri(cls, uri: str) -> PostgresOptions:
-        """Split `postgresql://user@host:port/db?min_size=…` into options and a DSN."""
-        parts = urlsplit(uri)
-        if parts.scheme not in _SCHEMES:
-            raise ValueError(
-                f"malformed PostgreSQL store URI {redacted(uri)!r}: expected "
-                "postgresql://USER@HOST:PORT/DATABASE"
-            )
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        ours = {k: v for k, v in query if k in _OPTION_PARSERS}
-        rest = [(k, v) for k, v in query if k not in _OPTION_PARSERS]
-        values: dict[str, Any] = {}
-        for key, text in ours.items():
-            try:
-                values[key] = _OPTION_PARSERS[key](text)
-            except ValueError as exc:
-                raise ValueError(
-                    f"PostgreSQL store URI option {key}={text!r} is invalid: {exc}"
-                ) from None
-        options = cls(dsn=urlunsplit(parts._replace(query=urlencode(rest))), **values)
-        if options.max_size < 1 or options.min_size > options.max_size:
-            raise ValueError(
-                f"PostgreSQL pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
-                f"not min_size={options.min_size}, max_size={options.max_size}"
-            )
-        return options
-
-    @property
-    def target(self) -> str:
-        """host:port/database, for messages: never the password."""
-        parts = urlsplit(self.dsn)
-        host = parts.hostname or "localhost"
-        database = unquote(parts.path.lstrip("/")) or "(default database)"
-        return f"{host}:{parts.port or 5432}/{database}"
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 86400:
-        raise ValueError("must be a number of seconds above 0")
-    return value
-
-
-def _schema_name(text: str) -> str:
-    if not _SCHEMA_NAME.match(text):
-        raise ValueError(
-            "must be 1 to 63 letters, digits or underscores, not starting with a digit"
-        )
-    return text
-
-
 @dataclass(frozen=True, slots=True)
 class _Post:
     """A post waiting to be made and inserted with the others to its queue."""
@@ -180,16 +106,6 @@ class _Delete:
         expires = row["claim_expires"]
         live = str(row["claim_id"]) if row["claim_id"] and expires > self.now else None
         return delete_verdict(live, self.claim_id, bool(row["given_live"]))
-
-
-_OPTION_PARSERS: dict[str, Callable[[str], Any]] = {
-    "schema": _schema_name,
-    "min_size": _count,
-    "max_size": _count,
-    "connect_timeout": _seconds,
-    "command_timeout": _seconds,
-    "acquire_timeout": _seconds,
-}
 
 
 class PostgresStore(Store):
