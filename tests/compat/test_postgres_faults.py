@@ -369,7 +369,7 @@ def test_busy_pool_and_slow_statements_give_service_unavailable(shared_postgres:
         try:
             await store.create_queue("p", "q", {})
             # The pool's only connection is busy: the next caller gives up quickly.
-            async with store._connection():
+            async with store.database.connection():
                 with pytest.raises(ServiceUnavailable, match="no connection became free"):
                     await store.queue_metadata("p", "q")
             # A statement stuck behind a lock held elsewhere is cut off by the timeout.

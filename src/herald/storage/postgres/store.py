@@ -8,14 +8,10 @@ docs/storage-postgres.md explains the schema and the URI options.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -48,37 +44,17 @@ from herald.storage.kit import (
     row_id,
     row_ids,
 )
+from herald.storage.postgres.database import ATTEMPTS, Connection, Database
 from herald.storage.postgres.options import PostgresOptions
-from herald.storage.postgres.schema import migrate, quote_ident
-
-T = TypeVar("T")
+from herald.storage.postgres.schema import quote_ident
 
 _GC_BATCH = 1000
 _LIST_BATCH = 100
 # Rows a listing scans per round trip once the first round found hidden rows.
 _SCAN_STEPS = (100, 1000)
-_ATTEMPTS = 3
 # Lookups by id name both key ranges of the primary key so that they seek.
 _EITHER_STATE = "claimed IN (false, true)"
 _NO_CLAIM = uuid.UUID(int=0)  # claim ids are version 4: never this one
-
-
-class _LostBeforeSending(ServiceUnavailable):
-    """The connection was found broken before the operation reached the server."""
-
-
-class _Connection(Protocol):
-    """The part of asyncpg's connection the store uses."""
-
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Any]: ...
-
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
-
-    async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
-
-    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str: ...
-
-    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +90,7 @@ class PostgresStore(Store):
     def __init__(self, options: PostgresOptions, *, durability: str = "full") -> None:
         self.options = options
         self.durability = check_durability(durability)
-        self._pool: Any = None
+        self.database = Database(options, self.durability)
         schema = quote_ident(options.schema)
         self._queues = f"{schema}.queues"
         self._messages = f"{schema}.messages"
@@ -138,142 +114,21 @@ class PostgresStore(Store):
     def __repr__(self) -> str:
         return f"PostgresStore({self.options.target!r}, schema={self.options.schema!r})"
 
-    # Connections
-
     async def open(self) -> None:
-        options = self.options
-        settings = {
-            # A Herald that stops mid-transaction must not hold row locks for long.
-            "idle_in_transaction_session_timeout": f"{int(max(60, 2 * options.command_timeout))}s",
-        }
-        if "application_name" not in dict(parse_qsl(urlsplit(options.dsn).query)):
-            settings["application_name"] = "herald"
-        if self.durability == "normal":
-            settings["synchronous_commit"] = "off"
-        try:
-            self._pool = await asyncio.wait_for(
-                asyncpg.create_pool(
-                    options.dsn,
-                    min_size=options.min_size,
-                    max_size=options.max_size,
-                    timeout=options.connect_timeout,
-                    command_timeout=options.command_timeout,
-                    server_settings=settings,
-                    init=self._init_connection,
-                    reset=_keep_session,
-                ),
-                # The pool opens min_size connections one after another.
-                timeout=options.connect_timeout * max(1, options.min_size) + 1,
-            )
-            async with self._pool.acquire(timeout=options.acquire_timeout) as conn:
-                await migrate(conn, options.schema, max(60.0, options.command_timeout))
-        except BaseException as exc:
-            if self._pool is not None:
-                self._pool.terminate()
-                self._pool = None
-            reason = _unavailable_reason(exc)
-            if reason is None:
-                raise
-            raise ServiceUnavailable(
-                f"PostgreSQL at {options.target} cannot be reached: {reason}."
-            ) from exc
-
-    async def _init_connection(self, conn: Any) -> None:
-        # durability "full" means a 201 waits for the WAL flush: make sure a
-        # server-wide synchronous_commit=off does not quietly weaken that.
-        if self.durability == "full" and await conn.fetchval("SHOW synchronous_commit") == "off":
-            await conn.execute("SET synchronous_commit = on")
+        await self.database.open()
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            await asyncio.wait_for(pool.close(), timeout=self.options.command_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            pool.terminate()
+        await self.database.close()
 
     async def ping(self) -> bool:
-        try:
-            async with self._connection() as conn:
-                return bool(await conn.fetchval("SELECT 1", timeout=self.options.connect_timeout))
-        except ServiceUnavailable:
-            return False
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[_Connection]:
-        """A pooled connection; losing the server on the way becomes ServiceUnavailable."""
-        pool = self._pool
-        if pool is None:
-            raise ServiceUnavailable(f"The PostgreSQL store at {self.options.target} is not open.")
-        acquired = False
-        try:
-            async with pool.acquire(timeout=self.options.acquire_timeout) as conn:
-                acquired = True
-                try:
-                    yield cast(_Connection, conn)
-                except BaseException as exc:
-                    if _unavailable_reason(exc) is not None:
-                        # Its state is unknown now: let the pool open a fresh one.
-                        # (A connection that closed itself is already back there.)
-                        with contextlib.suppress(asyncpg.InterfaceError):
-                            conn.terminate()
-                    raise
-        except BaseException as exc:
-            reason = _unavailable_reason(exc)
-            if reason is None and not acquired and isinstance(exc, asyncpg.PostgresError):
-                # Refused while connecting (the database was dropped, the login
-                # no longer works): the backend is out of reach, not Herald broken.
-                reason = f"{exc.__class__.__name__}: {exc}"
-            if reason is None:
-                raise
-            if not acquired and isinstance(exc, TimeoutError):
-                reason = (
-                    f"no connection became free within {self.options.acquire_timeout:g} s "
-                    f"(pool of {self.options.max_size})"
-                )
-            unsent = acquired and _failed_before_sending(exc)
-            raise (_LostBeforeSending if unsent else ServiceUnavailable)(
-                f"PostgreSQL at {self.options.target} is unavailable: {reason}. Retry later."
-            ) from exc
-
-    async def _run(self, job: Callable[[_Connection], Awaitable[T]]) -> T:
-        """One statement (or read) in autocommit mode."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self._connection() as conn:
-                    return await job(conn)
-            except _LostBeforeSending:
-                # A pooled connection the server had dropped while it sat idle:
-                # nothing reached the server, so another connection may try.
-                if attempt == _ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _transaction(self, job: Callable[[_Connection], Awaitable[T]]) -> T:
-        """Run `job` in one transaction; again if it was aborted by a deadlock or
-        serialization failure, or never reached the server."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self._connection() as conn, conn.transaction():
-                    return await job(conn)
-            except _LostBeforeSending:
-                if attempt == _ATTEMPTS:
-                    raise
-            except asyncpg.TransactionRollbackError as exc:
-                if attempt == _ATTEMPTS:
-                    raise ServiceUnavailable(
-                        f"PostgreSQL at {self.options.target} kept aborting the transaction "
-                        f"({exc.sqlstate}: {exc}). Retry later."
-                    ) from exc
-        raise AssertionError("unreachable")
+        return await self.database.ping()
 
     # Queues
 
     async def create_queue(self, project: str, name: str, metadata: dict[str, Any]) -> bool:
         text = encode_json(metadata).decode()
 
-        async def job(conn: _Connection) -> bool:
+        async def job(conn: Connection) -> bool:
             made = await conn.fetchval(
                 f"INSERT INTO {self._queues} (project, name, metadata) VALUES ($1, $2, $3) "
                 "ON CONFLICT (project, name) DO NOTHING RETURNING id",
@@ -283,10 +138,10 @@ class PostgresStore(Store):
             )
             return made is not None
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def queue_metadata(self, project: str, name: str) -> dict[str, Any] | None:
-        async def job(conn: _Connection) -> dict[str, Any] | None:
+        async def job(conn: Connection) -> dict[str, Any] | None:
             text = await conn.fetchval(
                 f"SELECT metadata FROM {self._queues} WHERE project = $1 AND name = $2",
                 project,
@@ -294,12 +149,12 @@ class PostgresStore(Store):
             )
             return None if text is None else decode_metadata(text)
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def update_queue_metadata(
         self, project: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any] | None:
-        async def job(conn: _Connection) -> dict[str, Any] | None:
+        async def job(conn: Connection) -> dict[str, Any] | None:
             row = await conn.fetchrow(
                 f"SELECT id, metadata FROM {self._queues} WHERE project = $1 AND name = $2 "
                 "FOR NO KEY UPDATE",
@@ -316,10 +171,10 @@ class PostgresStore(Store):
             )
             return metadata
 
-        return await self._transaction(job)
+        return await self.database.transaction(job)
 
     async def delete_queue(self, project: str, name: str) -> None:
-        async def job(conn: _Connection) -> None:
+        async def job(conn: Connection) -> None:
             # FOR UPDATE waits for posts in progress, so none can add messages
             # to the queue after its messages are gone.
             queue_id = await conn.fetchval(
@@ -331,7 +186,7 @@ class PostgresStore(Store):
                 await self._purge(conn, queue_id)
                 await conn.execute(f"DELETE FROM {self._queues} WHERE id = $1", queue_id)
 
-        await self._transaction(job)
+        await self.database.transaction(job)
 
     async def list_queues(
         self,
@@ -346,7 +201,7 @@ class PostgresStore(Store):
         # filtered listing reads the project's queues a batch at a time.
         batch = max(limit, _LIST_BATCH) if wanted.selective else limit
 
-        async def job(conn: _Connection) -> list[QueueEntry]:
+        async def job(conn: Connection) -> list[QueueEntry]:
             found: list[QueueEntry] = []
             after = marker or ""
             while True:
@@ -370,20 +225,20 @@ class PostgresStore(Store):
                     return found
                 after = rows[-1]["name"]
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def count_queues(self, project: str) -> int:
-        async def job(conn: _Connection) -> int:
+        async def job(conn: Connection) -> int:
             return int(
                 await conn.fetchval(
                     f"SELECT count(*) FROM {self._queues} WHERE project = $1", project
                 )
             )
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
-        async def job(conn: _Connection) -> QueueStats:
+        async def job(conn: Connection) -> QueueStats:
             row = await conn.fetchrow(
                 f"""
                 WITH live AS (
@@ -413,10 +268,10 @@ class PostgresStore(Store):
                 newest=MessageRef(str(row["newest"]), float(row["newest_created"])),
             )
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def purge_messages(self, project: str, name: str) -> None:
-        async def job(conn: _Connection) -> None:
+        async def job(conn: Connection) -> None:
             queue_id = await conn.fetchval(
                 f"SELECT id FROM {self._queues} WHERE project = $1 AND name = $2 FOR NO KEY UPDATE",
                 project,
@@ -425,9 +280,9 @@ class PostgresStore(Store):
             if queue_id is not None:
                 await self._purge(conn, queue_id)
 
-        await self._transaction(job)
+        await self.database.transaction(job)
 
-    async def _purge(self, conn: _Connection, queue_id: int) -> None:
+    async def _purge(self, conn: Connection, queue_id: int) -> None:
         await conn.execute(f"DELETE FROM {self._messages} WHERE queue_id = $1", queue_id)
         await conn.execute(f"DELETE FROM {self._claims} WHERE queue_id = $1", queue_id)
 
@@ -472,7 +327,7 @@ class PostgresStore(Store):
             [m.delay for _, m in rows],
         )
 
-        async def insert(conn: _Connection) -> list[int]:
+        async def insert(conn: Connection) -> list[int]:
             # Locking the queue row makes posts to one queue take turns until
             # they commit, so ids become visible in order and a reader paging
             # by marker can never step past a message committed later.
@@ -498,15 +353,15 @@ class PostgresStore(Store):
             # Identity values are drawn in the ORDER BY's order.
             return sorted(r["id"] for r in found)
 
-        async def create_then_insert(conn: _Connection) -> list[int]:
+        async def create_then_insert(conn: Connection) -> list[int]:
             await self._lock_queue(conn, project, queue)
             return await insert(conn)
 
-        ids = await self._run(insert)
+        ids = await self.database.run(insert)
         if not ids:
             # The queue did not exist: create it (or find it created meanwhile)
             # and post, in one transaction that holds the queue's row throughout.
-            ids = await self._transaction(create_then_insert)
+            ids = await self.database.transaction(create_then_insert)
         if len(ids) != len(rows):
             raise AssertionError(f"posting {len(rows)} messages to {queue} inserted {len(ids)}")
         answers: list[list[str] | BaseException] = []
@@ -574,7 +429,7 @@ class PostgresStore(Store):
                 )
             return " UNION ALL ".join(parts)
 
-        async def job(conn: _Connection) -> list[StoredMessage]:
+        async def job(conn: Connection) -> list[StoredMessage]:
             found: list[Any] = []
             position, batch = after, limit
             while True:
@@ -596,7 +451,7 @@ class PostgresStore(Store):
                 step = _SCAN_STEPS[0] if batch < _SCAN_STEPS[0] else _SCAN_STEPS[1]
                 position, batch = edge, max(batch, step)
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def get_messages(
         self, project: str, queue: str, ids: list[str], now: float
@@ -605,7 +460,7 @@ class PostgresStore(Store):
         if not wanted:
             return []
 
-        async def job(conn: _Connection) -> list[StoredMessage]:
+        async def job(conn: Connection) -> list[StoredMessage]:
             rows = await conn.fetch(
                 f"SELECT {MESSAGE_COLUMNS} FROM {self._messages} "
                 f"WHERE queue_id = {self._queue_of} AND {_EITHER_STATE} "
@@ -617,7 +472,7 @@ class PostgresStore(Store):
             )
             return in_order_asked(messages_from_rows(rows, now), wanted)
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def delete_messages(
         self,
@@ -643,10 +498,10 @@ class PostgresStore(Store):
         if not wanted:
             return
 
-        async def job(conn: _Connection) -> None:
+        async def job(conn: Connection) -> None:
             await conn.execute(sql, *args)
 
-        await self._run(job)
+        await self.database.run(job)
 
     async def delete_message(
         self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
@@ -663,7 +518,7 @@ class PostgresStore(Store):
         if outcome is not None:
             return outcome
 
-        async def locked(conn: _Connection) -> DeleteOutcome:
+        async def locked(conn: Connection) -> DeleteOutcome:
             row = await conn.fetchrow(
                 f"""
                 SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
@@ -693,7 +548,7 @@ class PostgresStore(Store):
 
         # The message changed hands while its batch ran, or was asked for
         # twice in it: decide again holding its row.
-        return await self._transaction(locked)
+        return await self.database.transaction(locked)
 
     async def _delete_batch(
         self, key: tuple[str, str], requests: list[_Delete]
@@ -707,7 +562,7 @@ class PostgresStore(Store):
         # In id order, as bulk deletes lock them, so that batches do not deadlock.
         sent = sorted((requests[i] for i in first.values()), key=lambda r: r.rowid)
 
-        async def job(conn: _Connection) -> list[Any]:
+        async def job(conn: Connection) -> list[Any]:
             # The statement reads each message and deletes it if, as the row
             # is by then, the rules allow: restated in SQL so that checking and
             # deleting are one step. delete_verdict on what it read must agree.
@@ -744,7 +599,7 @@ class PostgresStore(Store):
             return rows
 
         try:
-            found = {row["id"]: row for row in await self._run(job)}
+            found = {row["id"]: row for row in await self.database.run(job)}
         except asyncpg.TransactionRollbackError:
             # A deadlock with another process's deletes rolled the statement
             # back whole: each delete is decided again on its own.
@@ -769,7 +624,7 @@ class PostgresStore(Store):
     async def pop_messages(
         self, project: str, queue: str, limit: int, now: float
     ) -> list[StoredMessage]:
-        async def job(conn: _Connection) -> list[StoredMessage]:
+        async def job(conn: Connection) -> list[StoredMessage]:
             found = await self._free_expired_claims(conn, project, queue, now)
             if found is None:
                 return []
@@ -787,7 +642,7 @@ class PostgresStore(Store):
             )
             return messages_from_rows(sorted(rows, key=_row_id), now)
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     # Claims
 
@@ -815,7 +670,7 @@ class PostgresStore(Store):
         )
 
     async def _free_expired_claims(
-        self, conn: _Connection, project: str, queue: str, now: float
+        self, conn: Connection, project: str, queue: str, now: float
     ) -> tuple[int, dict[str, Any]] | None:
         """End the queue's expired claims so their messages are free again; the queue's
         id and metadata.
@@ -876,7 +731,7 @@ class PostgresStore(Store):
             SELECT * FROM claimed ORDER BY id
             """
 
-        async def claim(conn: _Connection, queue_id: int, request: ClaimRequest) -> Claim | None:
+        async def claim(conn: Connection, queue_id: int, request: ClaimRequest) -> Claim | None:
             pick = self._oldest_claimable(request.limit)
             expires = now + request.ttl
             settings = (claim_id, expires, request.ttl, request.grace)
@@ -887,7 +742,7 @@ class PostgresStore(Store):
                 else None
             )
 
-        async def claim_oldest(conn: _Connection) -> Claim | None:
+        async def claim_oldest(conn: Connection) -> Claim | None:
             found = await self._free_expired_claims(conn, project, queue, now)
             if found is None:
                 return None
@@ -896,11 +751,11 @@ class PostgresStore(Store):
 
         # Ending expired claims (which reads the metadata too), then one
         # statement that claims: no explicit transaction, two round trips.
-        return await self._run(claim_oldest)
+        return await self.database.run(claim_oldest)
 
-    async def _lock_queue(self, conn: _Connection, project: str, name: str) -> int:
+    async def _lock_queue(self, conn: Connection, project: str, name: str) -> int:
         """The queue's id, created if missing, with its row locked until the transaction ends."""
-        for _ in range(_ATTEMPTS):
+        for _ in range(ATTEMPTS):
             found = await conn.fetchval(
                 f"SELECT id FROM {self._queues} WHERE project = $1 AND name = $2 FOR NO KEY UPDATE",
                 project,
@@ -925,7 +780,7 @@ class PostgresStore(Store):
         if key is None:
             return None
 
-        async def job(conn: _Connection) -> Claim | None:
+        async def job(conn: Connection) -> Claim | None:
             rows = await conn.fetch(
                 f"""
                 WITH c AS (
@@ -954,7 +809,7 @@ class PostgresStore(Store):
                 messages_from_rows(held, now),
             )
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def renew_claim(
         self, project: str, queue: str, claim_id: str, ttl: int, grace: int, now: float
@@ -964,7 +819,7 @@ class PostgresStore(Store):
             return False
         expires = now + ttl
 
-        async def job(conn: _Connection) -> bool:
+        async def job(conn: Connection) -> bool:
             renewed = await conn.fetchval(
                 f"""
                 WITH c AS (
@@ -993,14 +848,14 @@ class PostgresStore(Store):
             )
             return bool(renewed)
 
-        return await self._run(job)
+        return await self.database.run(job)
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         key = _claim_uuid(claim_id)
         if key is None:
             return
 
-        async def job(conn: _Connection) -> None:
+        async def job(conn: Connection) -> None:
             await conn.execute(
                 f"""
                 WITH c AS (
@@ -1015,7 +870,7 @@ class PostgresStore(Store):
                 key,
             )
 
-        await self._run(job)
+        await self.database.run(job)
 
     # Housekeeping
 
@@ -1054,54 +909,14 @@ class PostgresStore(Store):
         for sql in (claims_sql, messages_sql):
             while True:
 
-                async def job(conn: _Connection, sql: str = sql) -> int:
+                async def job(conn: Connection, sql: str = sql) -> int:
                     return int(await conn.fetchval(sql, now))
 
-                gone = await self._run(job)
+                gone = await self.database.run(job)
                 total += gone
                 if gone < _GC_BATCH:
                     break
         return total
-
-
-async def _keep_session(conn: Any) -> None:
-    """The pool's reset hook: the store leaves no session state behind, so skip the reset
-    query (RESET ALL would also undo the synchronous_commit chosen for the session)."""
-
-
-# Failures that say the server is gone, refusing, shutting down or out of
-# resources: a later retry may well succeed, so they become 503s.
-_SERVER_GONE = (
-    asyncpg.PostgresConnectionError,  # class 08
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cancel, timeout
-    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk
-    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after a failover
-    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
-)
-
-
-def _unavailable_reason(exc: BaseException) -> str | None:
-    """Why `exc` means the server is out of reach, or None for any other failure."""
-    if isinstance(exc, TimeoutError):
-        return "it did not answer in time"
-    if isinstance(exc, ConnectionRefusedError):
-        return "the connection was refused"
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc.__class__.__name__}"
-    if isinstance(exc, _SERVER_GONE):
-        return f"{exc.__class__.__name__} ({getattr(exc, 'sqlstate', '?')}): {exc}"
-    if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "closing" in str(exc)):
-        return f"the connection was lost ({exc})"
-    if isinstance(exc, asyncpg.exceptions.InternalClientError):
-        # asyncpg's protocol can be left in this state when the server ends an
-        # idle session (pg_terminate_backend, admin shutdown) under it.
-        return f"the connection broke ({exc})"
-    return None
-
-
-def _failed_before_sending(exc: BaseException) -> bool:
-    """Whether asyncpg refused the operation before writing anything to the server."""
-    return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
 
 
 def _row_id(row: Any) -> int:
