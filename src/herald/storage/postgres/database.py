@@ -151,6 +151,22 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """The rows of one statement run in autocommit mode."""
+        return await self.run(lambda conn: conn.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        """The first row of one statement run in autocommit mode, or None."""
+        return await self.run(lambda conn: conn.fetchrow(sql, *args))
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """The first value of one statement run in autocommit mode, or None."""
+        return await self.run(lambda conn: conn.fetchval(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        """Run one statement in autocommit mode."""
+        await self.run(lambda conn: conn.execute(sql, *args))
+
     async def transaction(self, job: Job[T]) -> T:
         """Run `job` in one transaction; again if it was aborted by a deadlock or
         serialization failure, or never reached the server."""

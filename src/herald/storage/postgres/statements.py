@@ -1,0 +1,355 @@
+"""Every SQL text the driver sends, built once per schema.
+
+Longer than the other modules because it is the driver's SQL in one place:
+each statement is written out whole, with the reasons for its plan beside it.
+
+Statements whose page size or claim limit varies take it as an argument and
+write it in as a literal: a prepared statement's generic plan knows neither,
+and with a literal LIMIT even a generic plan sees that only a few rows are
+wanted and walks the primary key.
+"""
+
+from __future__ import annotations
+
+from herald.storage.kit import MESSAGE_COLUMNS
+from herald.storage.postgres.schema import quote_ident
+
+GC_BATCH = 1000
+
+# Lookups by id name both key ranges of the primary key so that they seek.
+EITHER_STATE = "claimed IN (false, true)"
+
+
+def _of(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
+
+
+class Statements:
+    """The SQL of one schema's tables; `$1` and `$2` are a queue's project and
+    name wherever a statement finds the queue by them."""
+
+    def __init__(self, schema: str) -> None:
+        s = quote_ident(schema)
+        queues, messages, claims = f"{s}.queues", f"{s}.messages", f"{s}.claims"
+        self.queues, self.messages, self.claims = queues, messages, claims
+
+        # The one way a queue's row is found: by the (project, name) unique index.
+        def queue(columns: str = "id", lock: str = "") -> str:
+            return f"SELECT {columns} FROM {queues} WHERE project = $1 AND name = $2 {lock}"
+
+        queue_of = f"({queue()})"
+        self.queue_of = queue_of
+
+        # Queues
+
+        self.create_queue = f"""
+            INSERT INTO {queues} (project, name, metadata) VALUES ($1, $2, $3)
+            ON CONFLICT (project, name) DO NOTHING RETURNING id
+            """
+        self.queue_metadata = queue("metadata")
+        self.queue_to_change = queue("id, metadata", "FOR NO KEY UPDATE")
+        self.set_metadata = f"UPDATE {queues} SET metadata = $2 WHERE id = $1"
+        # FOR UPDATE waits for posts in progress, so none can add messages
+        # to the queue after its messages are gone.
+        self.queue_to_delete = queue("id", "FOR UPDATE")
+        self.delete_queue_row = f"DELETE FROM {queues} WHERE id = $1"
+        # Posts, purges and moves into a queue take this lock.
+        self.lock_queue = queue("id", "FOR NO KEY UPDATE")
+        self.insert_queue = f"""
+            INSERT INTO {queues} (project, name, metadata) VALUES ($1, $2, '{{}}')
+            ON CONFLICT (project, name) DO NOTHING RETURNING id
+            """
+        self.purge_messages = f"DELETE FROM {messages} WHERE queue_id = $1"
+        self.purge_claims = f"DELETE FROM {claims} WHERE queue_id = $1"
+        self.count_queues = f"SELECT count(*) FROM {queues} WHERE project = $1"
+        self.queue_stats = f"""
+            WITH live AS (
+                SELECT count(*) AS total,
+                       count(*) FILTER (WHERE claim_id IS NOT NULL
+                                        AND claim_expires > $3) AS claimed,
+                       min(id) AS oldest, max(id) AS newest
+                FROM {messages} WHERE queue_id = {queue_of} AND expires > $3
+            )
+            SELECT live.*,
+                (SELECT created FROM {messages} WHERE queue_id = {queue_of}
+                 AND {EITHER_STATE} AND id = live.oldest) AS oldest_created,
+                (SELECT created FROM {messages} WHERE queue_id = {queue_of}
+                 AND {EITHER_STATE} AND id = live.newest) AS newest_created
+            FROM live
+            """
+
+        # Messages
+
+        # Locking the queue row makes posts to one queue take turns until
+        # they commit, so ids become visible in order and a reader paging
+        # by marker can never step past a message committed later.
+        # $3 to $7 are the messages' client ids, times, bodies, ttls and delays.
+        self.post = f"""
+            WITH q AS ({queue("id", "FOR NO KEY UPDATE")})
+            INSERT INTO {messages}
+                (queue_id, client_id, body, ttl, created, expires, available)
+            SELECT q.id, m.client_id, m.body, m.ttl, m.now, m.now + m.ttl,
+                   m.now + m.delay
+            FROM q, unnest($3::text[], $4::float8[], $5::bytea[], $6::int4[], $7::int4[])
+                WITH ORDINALITY AS m(client_id, now, body, ttl, delay, n)
+            ORDER BY m.n
+            RETURNING id
+            """
+        # $3 the ids, $4 now.
+        self.get_messages = f"""
+            SELECT {MESSAGE_COLUMNS} FROM {messages}
+            WHERE queue_id = {queue_of} AND {EITHER_STATE}
+              AND id = ANY($3::int8[]) AND expires > $4
+            """
+        # $3 the ids.
+        self.delete_messages = f"""
+            DELETE FROM {messages} WHERE queue_id = {queue_of}
+              AND {EITHER_STATE} AND id = ANY($3::int8[])
+            """
+        # $3 the ids, $4 the claim ids, $5 now.
+        self.delete_held_messages = f"""
+            DELETE FROM {messages} WHERE queue_id = {queue_of}
+              AND claimed AND claim_id = ANY($4::uuid[]) AND claim_expires > $5
+              AND id = ANY($3::int8[])
+            """
+        # The statement reads each message and deletes it if, as the row is by
+        # then, the rules allow: restated in SQL so that checking and deleting
+        # are one step. delete_verdict on what it read must agree.
+        # $3 the ids, $4 the claim ids given (NULL for none), $5 each delete's now.
+        self.delete_batch = f"""
+            WITH m AS MATERIALIZED (
+                SELECT r.id, r.now, msg.queue_id, msg.claimed, msg.claim_id,
+                    msg.claim_expires, r.given,
+                    EXISTS (SELECT 1 FROM {claims} c WHERE c.id = r.given
+                            AND c.queue_id = msg.queue_id AND c.expires > r.now)
+                        AS given_live
+                FROM unnest($3::int8[], $4::uuid[], $5::float8[]) AS r(id, given, now)
+                JOIN {messages} msg ON msg.queue_id = {queue_of}
+                    AND msg.{EITHER_STATE} AND msg.id = r.id AND msg.expires > r.now
+            ),
+            gone AS (
+                DELETE FROM {messages} d USING m
+                WHERE d.queue_id = m.queue_id AND d.claimed = m.claimed AND d.id = m.id
+                  AND CASE WHEN m.given IS NULL
+                           THEN d.claim_id IS NULL OR d.claim_expires <= m.now
+                           ELSE m.given_live AND d.claim_id = m.given
+                                AND d.claim_expires > m.now
+                      END
+                RETURNING d.id
+            )
+            SELECT m.*, m.id IN (SELECT id FROM gone) AS deleted FROM m
+            """
+        # $3 the id, $4 now, $5 the claim id given (NULL for none).
+        self.message_to_delete = f"""
+            SELECT m.queue_id, m.claimed, m.claim_id, m.claim_expires,
+                EXISTS (SELECT 1 FROM {claims} c WHERE c.id = $5
+                        AND c.queue_id = m.queue_id AND c.expires > $4) AS given_live
+            FROM {messages} m
+            WHERE m.queue_id = {queue_of} AND m.{EITHER_STATE}
+              AND m.id = $3 AND m.expires > $4
+            FOR UPDATE OF m
+            """
+        self.delete_message_row = (
+            f"DELETE FROM {messages} WHERE queue_id = $1 AND claimed = $2 AND id = $3"
+        )
+
+        # Claims
+
+        # End the queue's expired claims, then name the queue: its id and
+        # metadata. Claims locked by another transaction are skipped, as that
+        # one is ending them. $3 now.
+        self.free_expired_claims = f"""
+            WITH expired AS MATERIALIZED (
+                SELECT id FROM {claims}
+                WHERE queue_id = {queue_of} AND expires <= $3
+                FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {claims} c USING expired WHERE c.id = expired.id
+                RETURNING c.id
+            ),
+            freed AS (
+                -- By claim id alone: with the queue's id too, the planner may
+                -- AND in a scan of the queue's whole primary-key range.
+                UPDATE {messages} m SET claim_id = NULL, claim_expires = 0
+                FROM gone WHERE m.claim_id = gone.id
+            )
+            {queue("id, metadata")}
+            """
+        # $3 the claim id, $4 now.
+        self.get_claim = f"""
+            WITH c AS (
+                SELECT id, queue_id, ttl AS claim_ttl, updated FROM {claims}
+                WHERE id = $3 AND expires > $4 AND queue_id = {queue_of}
+            )
+            SELECT {_of("m", MESSAGE_COLUMNS)}, c.claim_ttl, c.updated
+            FROM c LEFT JOIN {messages} m
+                ON m.claim_id = c.id
+                AND m.claim_expires > $4 AND m.expires > $4
+            ORDER BY m.id
+            """
+        # $3 the claim id, $4 now, $5 the ttl, $6 the new expiry, $7 the grace.
+        self.renew_claim = f"""
+            WITH c AS (
+                UPDATE {claims} SET ttl = $5::int4, updated = $4::float8,
+                    expires = $6::float8
+                WHERE id = $3 AND expires > $4::float8 AND queue_id = {queue_of}
+                RETURNING id
+            ),
+            m AS (
+                UPDATE {messages} m SET claim_expires = $6::float8,
+                    ttl = CASE WHEN m.expires < $6::float8 THEN $5::int4 + $7::int4
+                               ELSE m.ttl END,
+                    expires = CASE WHEN m.expires < $6::float8 THEN $6::float8 + $7::int4
+                                   ELSE m.expires END
+                FROM c WHERE m.claim_id = c.id
+            )
+            SELECT count(*) FROM c
+            """
+        # $3 the claim id.
+        self.release_claim = f"""
+            WITH c AS (
+                DELETE FROM {claims} WHERE id = $3 AND queue_id = {queue_of}
+                RETURNING id
+            )
+            UPDATE {messages} m SET claim_id = NULL, claim_expires = 0
+            FROM c WHERE m.claim_id = c.id
+            """
+
+        # Housekeeping: each batch is its own short statement, so no lock is
+        # held for long and SKIP LOCKED lets claims and posts carry on around
+        # the collector. $1 now.
+
+        self.collect_claims = f"""
+            WITH expired AS MATERIALIZED (
+                SELECT id FROM {claims} WHERE expires <= $1
+                LIMIT {GC_BATCH} FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {claims} c USING expired WHERE c.id = expired.id
+                RETURNING c.id
+            ),
+            freed AS (
+                UPDATE {messages} m SET claim_id = NULL, claim_expires = 0
+                FROM gone WHERE m.claim_id = gone.id
+            )
+            SELECT count(*) FROM gone
+            """
+        self.collect_messages = f"""
+            WITH old AS MATERIALIZED (
+                SELECT queue_id, claimed, id FROM {messages}
+                WHERE expires <= $1 AND expires > 0
+                LIMIT {GC_BATCH} FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {messages} m USING old
+                WHERE m.queue_id = old.queue_id AND m.claimed = old.claimed AND m.id = old.id
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+            """
+
+    def list_queues(self, limit: int) -> str:
+        """The project $1's queues after the name $2, by name."""
+        return f"""
+            SELECT name, metadata FROM {self.queues} WHERE project = $1 AND name > $2
+            ORDER BY name LIMIT {int(limit)}
+            """
+
+    def list_messages(
+        self, *, include_claimed: bool, include_delayed: bool, echo: bool, batch: int, limit: int
+    ) -> str:
+        """The queue's messages after the id $3 at time $4, without the client $5's own
+        unless `echo`: up to `batch` rows of each key range scanned, `shown` telling
+        which the query keeps, `part` which range each came from (-1: through an
+        expired claim)."""
+        conditions = ["m.expires > $4"]
+        if not include_delayed:
+            conditions.append("m.available <= $4")
+        if not echo:
+            conditions.append("m.client_id <> $5")
+        shown = " AND ".join(conditions)
+        # Unclaimed messages, and with include_claimed the claimed ones too: each
+        # a range of the primary key, read in FIFO order.
+        ranges = ["false", "true"] if include_claimed else ["false"]
+        # Each scan's WHERE holds only what the primary key answers and its
+        # LIMIT is a literal, so the plan is always a walk along the key,
+        # however badly the planner would guess how many rows the other
+        # conditions keep. Those are computed into the `shown` column.
+        parts = [
+            f"""
+            (SELECT id, CASE WHEN shown THEN body END AS body, ttl, created, claim_id,
+                    claim_expires, claim_count, shown, {n} AS part
+             FROM (
+                SELECT m.*, ({shown}) AS shown FROM {self.messages} m
+                WHERE m.queue_id = {self.queue_of} AND m.claimed = {claimed}
+                  AND m.id > $3
+                ORDER BY m.id LIMIT {int(batch)}
+             ) AS scanned)
+            """
+            for n, claimed in enumerate(ranges)
+        ]
+        if not include_claimed:
+            # Messages whose claim has expired but was not ended yet still
+            # sit in the claimed range: reach them through their claim
+            # rather than by stepping over every live claimed message.
+            parts.append(
+                f"""
+                (SELECT {_of("m", MESSAGE_COLUMNS)}, true, -1
+                 FROM {self.claims} c
+                 JOIN {self.messages} m ON m.claim_id = c.id AND m.queue_id = c.queue_id
+                 WHERE c.queue_id = {self.queue_of} AND c.expires <= $4 AND m.id > $3
+                   AND {shown}
+                 ORDER BY m.id LIMIT {int(limit)})
+                """
+            )
+        return " UNION ALL ".join(parts)
+
+    def oldest_claimable(self, limit: int) -> str:
+        """SELECT locking up to `limit` claimable messages of queue $1 at time $2, oldest first."""
+        return f"""
+            SELECT id FROM {self.messages}
+            WHERE queue_id = $1 AND NOT claimed AND expires > $2 AND available <= $2
+            ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED
+            """
+
+    def pop(self, limit: int) -> str:
+        """Delete and return up to `limit` claimable messages of queue $1 at time $2.
+
+        One statement: picking and deleting are one transaction."""
+        return f"""
+            WITH picked AS MATERIALIZED ({self.oldest_claimable(limit)})
+            DELETE FROM {self.messages} m USING picked
+            WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
+            RETURNING {_of("m", MESSAGE_COLUMNS)}
+            """
+
+    def claim(self, limit: int) -> str:
+        """Claim up to `limit` claimable messages of queue $1 at time $2 as $3, until
+        $4, for $5 seconds with $6 of grace; the claim's messages.
+
+        One statement picks, claims and records the claim; the grace rule keeps
+        a message alive until `grace` seconds after the claim ends. The pick is
+        MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
+        write: run again (as the inner side of a join can be), it would skip
+        the rows this statement already changed and take more than its LIMIT."""
+        return f"""
+            WITH picked AS MATERIALIZED ({self.oldest_claimable(limit)}),
+            claimed AS (
+                UPDATE {self.messages} m SET
+                    claim_id = $3::uuid, claim_count = m.claim_count + 1,
+                    claim_expires = $4::float8,
+                    ttl = CASE WHEN m.expires < $4::float8 THEN $5::int4 + $6::int4
+                               ELSE m.ttl END,
+                    expires = CASE WHEN m.expires < $4::float8 THEN $4::float8 + $6::int4
+                                   ELSE m.expires END
+                FROM picked WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
+                RETURNING {_of("m", MESSAGE_COLUMNS)}
+            ),
+            recorded AS (
+                INSERT INTO {self.claims} (id, queue_id, ttl, updated, expires)
+                SELECT $3::uuid, $1::int8, $5::int4, $2::float8, $4::float8
+                WHERE EXISTS (SELECT 1 FROM claimed)
+            )
+            SELECT * FROM claimed ORDER BY id
+            """
