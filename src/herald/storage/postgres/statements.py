@@ -249,10 +249,16 @@ class Statements:
             SELECT count(*) FROM gone
             """
 
-    def list_queues(self, limit: int) -> str:
-        """The project $1's queues after the name $2, by name."""
+    def list_queues(self, limit: int, *, bounded: bool) -> str:
+        """The project $1's queues named after $2 and from the prefix $3 on (up to
+        $4 when `bounded`), by name.
+
+        Only key conditions, so the scan is a seek in the (project, name) index
+        and a walk over the page; in the "C" collation that is code-point order."""
+        before = "AND name < $4" if bounded else ""
         return f"""
-            SELECT name, metadata FROM {self.queues} WHERE project = $1 AND name > $2
+            SELECT name, metadata FROM {self.queues}
+            WHERE project = $1 AND name > $2 AND name >= $3 {before}
             ORDER BY name LIMIT {int(limit)}
             """
 

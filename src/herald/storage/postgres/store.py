@@ -28,6 +28,7 @@ from herald.storage.kit import (
     encode_json,
     in_order_asked,
     messages_from_rows,
+    prefix_end,
     row_id,
     row_ids,
 )
@@ -38,8 +39,6 @@ from herald.storage.postgres.listing import list_messages
 from herald.storage.postgres.options import PostgresOptions
 from herald.storage.postgres.posts import Post, Posts
 from herald.storage.postgres.statements import GC_BATCH, Statements
-
-_LIST_BATCH = 100
 
 
 class PostgresStore(Store):
@@ -110,31 +109,11 @@ class PostgresStore(Store):
         limit: int,
         prefix: str = "",
     ) -> list[QueueEntry]:
-        wanted = _PrefixOnly(prefix)
-        # Filters are Python semantics (regex, equality of decoded JSON), so a
-        # filtered listing reads the project's queues a batch at a time.
-        batch = max(limit, _LIST_BATCH) if wanted.selective else limit
-
-        async def job(conn: Connection) -> list[QueueEntry]:
-            found: list[QueueEntry] = []
-            after = marker or ""
-            while True:
-                rows = await conn.fetch(self.sql.list_queues(batch), project, after)
-                for row in rows:
-                    name = row["name"]
-                    if not wanted.accepts_name(name):
-                        continue
-                    metadata = decode_metadata(row["metadata"])
-                    if not wanted.accepts_metadata(metadata):
-                        continue
-                    found.append(QueueEntry(name, metadata))
-                    if len(found) == limit:
-                        return found
-                if len(rows) < batch:
-                    return found
-                after = rows[-1]["name"]
-
-        return await self.database.run(job)
+        end = prefix_end(prefix)
+        sql = self.sql.list_queues(limit, bounded=end is not None)
+        bounds = (marker or "", prefix) if end is None else (marker or "", prefix, end)
+        rows = await self.database.fetch(sql, project, *bounds)
+        return [QueueEntry(row["name"], decode_metadata(row["metadata"])) for row in rows]
 
     async def count_queues(self, project: str) -> int:
         return int(await self.database.fetchval(self.sql.count_queues, project))
@@ -308,18 +287,3 @@ class PostgresStore(Store):
                 if gone < GC_BATCH:
                     break
         return total
-
-
-class _PrefixOnly:
-    """Transitional: the name-prefix condition until this driver seeks by prefix."""
-
-    selective = True
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def accepts_name(self, name: str) -> bool:
-        return name.startswith(self.prefix)
-
-    def accepts_metadata(self, metadata: dict[str, Any]) -> bool:
-        return True
