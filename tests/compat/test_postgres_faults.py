@@ -115,7 +115,7 @@ class PrivateCluster:
         """Ask the server to end every session of `application`, as an admin would."""
 
         async def terminate() -> int:
-            import asyncpg
+            import asyncpg  # type: ignore[import-untyped]
 
             conn = await asyncpg.connect(self.url, timeout=5)
             try:

@@ -216,6 +216,29 @@ class Statements:
             FROM c WHERE m.claim_id = c.id
             """
 
+        # Moving re-inserts: the message joins the target queue's tail ($6, whose
+        # row the caller holds locked, as a post does), unclaimed, due, never
+        # claimed, living the ttl $7 (or its own) from now. Only what the live
+        # claim $4 holds among the ids $3 moves. $5 now; the count moved.
+        # Identity values are drawn in the ORDER BY's order.
+        self.move = f"""
+            WITH gone AS (
+                DELETE FROM {messages}
+                WHERE queue_id = {queue_of} AND claimed AND id = ANY($3::int8[])
+                  AND claim_id = $4 AND claim_expires > $5
+                RETURNING id, client_id, body, ttl, created
+            ),
+            moved AS (
+                INSERT INTO {messages}
+                    (queue_id, client_id, body, ttl, created, expires, available)
+                SELECT $6::int8, client_id, body, coalesce($7::int4, ttl), created,
+                       $5::float8 + coalesce($7::int4, ttl), $5::float8
+                FROM gone ORDER BY id
+                RETURNING 1
+            )
+            SELECT count(*) FROM moved
+            """
+
         # Housekeeping: each batch is its own short statement, so no lock is
         # held for long and SKIP LOCKED lets claims and posts carry on around
         # the collector. $1 now.
@@ -331,31 +354,43 @@ class Statements:
             """
 
     def claim(self, limit: int) -> str:
-        """Claim up to `limit` claimable messages of queue $1 at time $2 as $3, until
-        $4, for $5 seconds with $6 of grace; the claim's messages.
+        """Claim up to `limit` claimable messages of queue $1 after the id $8 at time
+        $2 as $3, until $4, for $5 seconds with $6 of grace; those claimed $7 times
+        already come back `exhausted`. The claimed messages, by id.
 
         One statement picks, claims and records the claim; the grace rule keeps
         a message alive until `grace` seconds after the claim ends. The pick is
         MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
         write: run again (as the inner side of a join can be), it would skip
-        the rows this statement already changed and take more than its LIMIT."""
+        the rows this statement already changed and take more than its LIMIT.
+        An exhausted message is held but not counted as claimed once more: no
+        one was handed it. The claim is recorded once, by the first statement
+        of a claim that takes anything."""
         return f"""
-            WITH picked AS MATERIALIZED ({self.oldest_claimable(limit)}),
+            WITH picked AS MATERIALIZED (
+                SELECT id, coalesce(claim_count >= $7::int4, false) AS exhausted
+                FROM {self.messages}
+                WHERE queue_id = $1 AND NOT claimed AND id > $8
+                  AND expires > $2 AND available <= $2
+                ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED
+            ),
             claimed AS (
                 UPDATE {self.messages} m SET
-                    claim_id = $3::uuid, claim_count = m.claim_count + 1,
-                    claim_expires = $4::float8,
+                    claim_id = $3::uuid, claim_expires = $4::float8,
+                    claim_count = CASE WHEN picked.exhausted THEN m.claim_count
+                                       ELSE m.claim_count + 1 END,
                     ttl = CASE WHEN m.expires < $4::float8 THEN $5::int4 + $6::int4
                                ELSE m.ttl END,
                     expires = CASE WHEN m.expires < $4::float8 THEN $4::float8 + $6::int4
                                    ELSE m.expires END
                 FROM picked WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
-                RETURNING {_of("m", MESSAGE_COLUMNS)}
+                RETURNING {_of("m", MESSAGE_COLUMNS)}, picked.exhausted
             ),
             recorded AS (
                 INSERT INTO {self.claims} (id, queue_id, ttl, updated, expires)
                 SELECT $3::uuid, $1::int8, $5::int4, $2::float8, $4::float8
                 WHERE EXISTS (SELECT 1 FROM claimed)
+                ON CONFLICT (id) DO NOTHING
             )
             SELECT * FROM claimed ORDER BY id
             """

@@ -8,7 +8,6 @@ docs/storage-postgres.md explains the schema and the URI options.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -32,6 +31,7 @@ from herald.storage.kit import (
     row_id,
     row_ids,
 )
+from herald.storage.postgres.claims import create_claim, free_expired_claims, move_messages
 from herald.storage.postgres.database import Connection, Database
 from herald.storage.postgres.deletes import Deletes
 from herald.storage.postgres.keys import claim_key, claim_keys
@@ -198,7 +198,7 @@ class PostgresStore(Store):
         self, project: str, queue: str, limit: int, now: float
     ) -> list[StoredMessage]:
         async def job(conn: Connection) -> list[StoredMessage]:
-            found = await self._free_expired_claims(conn, project, queue, now)
+            found = await free_expired_claims(conn, self.sql, project, queue, now)
             if found is None:
                 return []
             rows = await conn.fetch(self.sql.pop(limit), found[0], now)
@@ -207,6 +207,9 @@ class PostgresStore(Store):
         return await self.database.run(job)
 
     # Claims
+
+    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
+        return await create_claim(self.database, self.sql, project, queue, plan, now)
 
     async def move_messages(
         self,
@@ -218,38 +221,9 @@ class PostgresStore(Store):
         ttl: int | None,
         now: float,
     ) -> int:
-        raise NotImplementedError("transitional")
-
-    async def _free_expired_claims(
-        self, conn: Connection, project: str, queue: str, now: float
-    ) -> tuple[int, dict[str, Any]] | None:
-        """End the queue's expired claims so their messages are free again; the queue's
-        id and metadata.
-
-        A statement of its own: ending expired claims is complete by itself, and
-        claims locked by another transaction are skipped, as that one is ending them."""
-        row = await conn.fetchrow(self.sql.free_expired_claims, project, queue, now)
-        return None if row is None else (int(row["id"]), decode_metadata(row["metadata"]))
-
-    async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
-        claim_id = uuid.uuid4()
-
-        async def claim_oldest(conn: Connection) -> Claim | None:
-            found = await self._free_expired_claims(conn, project, queue, now)
-            if found is None:
-                return None
-            queue_id, metadata = found
-            request = plan(metadata)
-            expires = now + request.ttl
-            settings = (claim_id, expires, request.ttl, request.grace)
-            rows = await conn.fetch(self.sql.claim(request.limit), queue_id, now, *settings)
-            if not rows:
-                return None
-            return Claim(str(claim_id), request.ttl, now, messages_from_rows(rows, now))
-
-        # Ending expired claims (which reads the metadata too), then one
-        # statement that claims: no explicit transaction, two round trips.
-        return await self.database.run(claim_oldest)
+        return await move_messages(
+            self.database, self.sql, project, queue, claim_id, ids, target, ttl, now
+        )
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         key = claim_key(claim_id)
