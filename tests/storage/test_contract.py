@@ -106,6 +106,44 @@ async def test_queue_listing_by_name_prefix(store: Store) -> None:
     assert await store.list_queues(P, marker="reddish", limit=10, prefix="red") == []
 
 
+async def test_text_holding_nul_names_no_queue_and_a_marker_keeps_its_place(
+    store: Store,
+) -> None:
+    # No queue is named with NUL, so a marker holding one sorts among the names
+    # as the text before it does, and any name holding one finds nothing.
+    for name in ("a", "a.b", "ab", "b"):
+        await store.create_queue(P, name, {})
+    (mid,) = await post(store, "a", "m")
+    after = await store.list_queues(P, marker="a\x00z", limit=10)
+    assert [q.name for q in after] == ["a.b", "ab", "b"]
+    everyone = await store.list_queues(P, marker="\x00", limit=10)
+    assert [q.name for q in everyone] == ["a", "a.b", "ab", "b"]
+    assert await store.list_queues(P, marker=None, limit=10, prefix="a\x00") == []
+    assert await store.list_queues("p\x00", marker=None, limit=10) == []
+    assert await store.count_queues("p\x00") == 0
+    unknown_claim = "00000000-0000-4000-8000-000000000000"
+    for project, queue in ((P, "a\x00"), ("p\x00", "a")):
+        assert await store.queue_metadata(project, queue) is None
+        assert await store.update_queue_metadata(project, queue, lambda m: m) is None
+        assert (await store.queue_stats(project, queue, T0)).total == 0
+        assert await store.list_messages(project, queue, everything(), T0) == []
+        assert await store.get_messages(project, queue, [mid], T0) == []
+        assert await store.delete_message(project, queue, mid, None, T0) is DeleteOutcome.MISSING
+        assert await store.pop_messages(project, queue, 5, T0) == []
+        assert await store.create_claim(project, queue, claim(), T0) is None
+        assert await store.get_claim(project, queue, unknown_claim, T0) is None
+        assert await store.renew_claim(project, queue, unknown_claim, 60, 60, T0) is False
+        await store.release_claim(project, queue, unknown_claim, T0)
+        await store.delete_messages(project, queue, [mid], None, T0)
+        await store.purge_messages(project, queue)
+        await store.delete_queue(project, queue)
+    assert len(await store.get_messages(P, "a", [mid], T0)) == 1
+    # Nobody's client id holds NUL: without echo, every message is someone else's.
+    query = MessageQuery(limit=10, echo=False, client_id="c\x00")
+    assert bodies(await store.list_messages(P, "a", query, T0)) == ["m"]
+    assert await store.count_queues(P) == 4
+
+
 async def test_delete_queue_takes_its_messages(store: Store) -> None:
     await post(store, "q", 1, 2)
     await store.delete_queue(P, "q")

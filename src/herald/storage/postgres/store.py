@@ -12,6 +12,8 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from herald.model import (
     Claim,
     MessageQuery,
@@ -34,7 +36,13 @@ from herald.storage.kit import (
 from herald.storage.postgres.claims import create_claim, free_expired_claims, move_messages
 from herald.storage.postgres.database import Connection, Database
 from herald.storage.postgres.deletes import Deletes
-from herald.storage.postgres.keys import claim_key, claim_keys
+from herald.storage.postgres.keys import (
+    claim_key,
+    claim_keys,
+    marker_place,
+    must_be_storable,
+    storable,
+)
 from herald.storage.postgres.listing import list_messages
 from herald.storage.postgres.options import PostgresOptions
 from herald.storage.postgres.posts import Post, Posts
@@ -72,16 +80,22 @@ class PostgresStore(Store):
     # Queues
 
     async def create_queue(self, project: str, name: str, metadata: dict[str, Any]) -> bool:
+        must_be_storable(project, name)
         text = encode_json(metadata).decode()
         return await self.database.fetchval(self.sql.create_queue, project, name, text) is not None
 
     async def queue_metadata(self, project: str, name: str) -> dict[str, Any] | None:
+        if not storable(project, name):
+            return None
         text = await self.database.fetchval(self.sql.queue_metadata, project, name)
         return None if text is None else decode_metadata(text)
 
     async def update_queue_metadata(
         self, project: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any] | None:
+        if not storable(project, name):
+            return None
+
         async def job(conn: Connection) -> dict[str, Any] | None:
             row = await conn.fetchrow(self.sql.queue_to_change, project, name)
             if row is None:
@@ -93,6 +107,9 @@ class PostgresStore(Store):
         return await self.database.transaction(job)
 
     async def delete_queue(self, project: str, name: str) -> None:
+        if not storable(project, name):
+            return
+
         async def job(conn: Connection) -> None:
             queue_id = await conn.fetchval(self.sql.queue_to_delete, project, name)
             if queue_id is not None:
@@ -109,16 +126,23 @@ class PostgresStore(Store):
         limit: int,
         prefix: str = "",
     ) -> list[QueueEntry]:
+        if not storable(project, prefix):
+            return []
+        after = marker_place(marker or "")
         end = prefix_end(prefix)
         sql = self.sql.list_queues(limit, bounded=end is not None)
-        bounds = (marker or "", prefix) if end is None else (marker or "", prefix, end)
+        bounds = (after, prefix) if end is None else (after, prefix, end)
         rows = await self.database.fetch(sql, project, *bounds)
         return [QueueEntry(row["name"], decode_metadata(row["metadata"])) for row in rows]
 
     async def count_queues(self, project: str) -> int:
+        if not storable(project):
+            return 0
         return int(await self.database.fetchval(self.sql.count_queues, project))
 
     async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
+        if not storable(project, name):
+            return QueueStats(claimed=0, total=0)
         row = await self.database.fetchrow(self.sql.queue_stats, project, name, now)
         if not row["total"]:
             return QueueStats(claimed=0, total=0)
@@ -130,6 +154,9 @@ class PostgresStore(Store):
         )
 
     async def purge_messages(self, project: str, name: str) -> None:
+        if not storable(project, name):
+            return
+
         async def job(conn: Connection) -> None:
             queue_id = await conn.fetchval(self.sql.lock_queue, project, name)
             if queue_id is not None:
@@ -151,18 +178,23 @@ class PostgresStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
+        must_be_storable(project, queue, client_id)
         return await self._posts.submit(project, queue, Post(prepare, client_id, now))
 
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
     ) -> list[StoredMessage]:
+        if not storable(project, queue):
+            return []
+        if not query.echo and not storable(query.client_id):
+            query = msgspec.structs.replace(query, echo=True)  # no message is that client's
         return await list_messages(self.database, self.sql, project, queue, query, now)
 
     async def get_messages(
         self, project: str, queue: str, ids: list[str], now: float
     ) -> list[StoredMessage]:
         wanted = row_ids(ids)
-        if not wanted:
+        if not wanted or not storable(project, queue):
             return []
         rows = await self.database.fetch(self.sql.get_messages, project, queue, wanted, now)
         return in_order_asked(messages_from_rows(rows, now), wanted)
@@ -176,7 +208,7 @@ class PostgresStore(Store):
         now: float,
     ) -> None:
         wanted = row_ids(ids)
-        if not wanted:
+        if not wanted or not storable(project, queue):
             return
         if claim_ids is None:
             await self.database.execute(self.sql.delete_messages, project, queue, wanted)
@@ -190,13 +222,16 @@ class PostgresStore(Store):
         self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
     ) -> DeleteOutcome:
         rowid = row_id(message_id)
-        if rowid is None:
+        if rowid is None or not storable(project, queue):
             return DeleteOutcome.MISSING
         return await self._deletes.delete(project, queue, rowid, claim_id, now)
 
     async def pop_messages(
         self, project: str, queue: str, limit: int, now: float
     ) -> list[StoredMessage]:
+        if not storable(project, queue):
+            return []
+
         async def job(conn: Connection) -> list[StoredMessage]:
             found = await free_expired_claims(conn, self.sql, project, queue, now)
             if found is None:
@@ -209,6 +244,8 @@ class PostgresStore(Store):
     # Claims
 
     async def create_claim(self, project: str, queue: str, plan: Plan, now: float) -> Claim | None:
+        if not storable(project, queue):
+            return None
         return await create_claim(self.database, self.sql, project, queue, plan, now)
 
     async def move_messages(
@@ -221,13 +258,16 @@ class PostgresStore(Store):
         ttl: int | None,
         now: float,
     ) -> int:
+        if not storable(project, queue):
+            return 0
+        must_be_storable(target)
         return await move_messages(
             self.database, self.sql, project, queue, claim_id, ids, target, ttl, now
         )
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         key = claim_key(claim_id)
-        if key is None:
+        if key is None or not storable(project, queue):
             return None
         rows = await self.database.fetch(self.sql.get_claim, project, queue, key, now)
         if not rows:
@@ -240,14 +280,14 @@ class PostgresStore(Store):
         self, project: str, queue: str, claim_id: str, ttl: int, grace: int, now: float
     ) -> bool:
         key = claim_key(claim_id)
-        if key is None:
+        if key is None or not storable(project, queue):
             return False
         args = (project, queue, key, now, ttl, now + ttl, grace)
         return bool(await self.database.fetchval(self.sql.renew_claim, *args))
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         key = claim_key(claim_id)
-        if key is not None:
+        if key is not None and storable(project, queue):
             await self.database.execute(self.sql.release_claim, project, queue, key)
 
     # Housekeeping
