@@ -20,7 +20,7 @@ GC_BATCH = 1000
 EITHER_STATE = "claimed IN (false, true)"
 
 
-def _of(alias: str, columns: str) -> str:
+def _qualified(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
 
 
@@ -182,7 +182,7 @@ class Statements:
                 SELECT id, queue_id, ttl AS claim_ttl, updated FROM {claims}
                 WHERE id = $3 AND expires > $4 AND queue_id = {queue_of}
             )
-            SELECT {_of("m", MESSAGE_COLUMNS)}, c.claim_ttl, c.updated
+            SELECT {_qualified("m", MESSAGE_COLUMNS)}, c.claim_ttl, c.updated
             FROM c LEFT JOIN {messages} m
                 ON m.claim_id = c.id
                 AND m.claim_expires > $4 AND m.expires > $4
@@ -324,7 +324,7 @@ class Statements:
             # rather than by stepping over every live claimed message.
             parts.append(
                 f"""
-                (SELECT {_of("m", MESSAGE_COLUMNS)}, true, -1
+                (SELECT {_qualified("m", MESSAGE_COLUMNS)}, true, -1
                  FROM {self.claims} c
                  JOIN {self.messages} m ON m.claim_id = c.id AND m.queue_id = c.queue_id
                  WHERE c.queue_id = {self.queue_of} AND c.expires <= $4 AND m.id > $3
@@ -350,7 +350,7 @@ class Statements:
             WITH picked AS MATERIALIZED ({self.oldest_claimable(limit)})
             DELETE FROM {self.messages} m USING picked
             WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
-            RETURNING {_of("m", MESSAGE_COLUMNS)}
+            RETURNING {_qualified("m", MESSAGE_COLUMNS)}
             """
 
     def claim(self, limit: int) -> str:
@@ -384,7 +384,7 @@ class Statements:
                     expires = CASE WHEN m.expires < $4::float8 THEN $4::float8 + $6::int4
                                    ELSE m.expires END
                 FROM picked WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
-                RETURNING {_of("m", MESSAGE_COLUMNS)}, picked.exhausted
+                RETURNING {_qualified("m", MESSAGE_COLUMNS)}, picked.exhausted
             ),
             recorded AS (
                 INSERT INTO {self.claims} (id, queue_id, ttl, updated, expires)
