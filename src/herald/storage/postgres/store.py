@@ -1,7 +1,8 @@
 """PostgreSQL store: FIFO by an identity column, claims with FOR UPDATE SKIP LOCKED.
 
 Every operation is one statement or one transaction on a pooled asyncpg
-connection. Losing the server, a full pool or a timeout raises
+connection (a claim reading on past set-aside messages takes more statements,
+each complete by itself). Losing the server, a full pool or a timeout raises
 `ServiceUnavailable`; the pool reconnects by itself once the server is back.
 docs/storage-postgres.md explains the schema and the URI options.
 """
