@@ -27,10 +27,9 @@ async def free_expired_claims(
     conn: Connection, sql: Statements, project: str, queue: str, now: float
 ) -> tuple[int, dict[str, Any]] | None:
     """End the queue's expired claims so their messages are free again; the queue's
-    id and metadata, or None when there is no such queue.
-
-    A statement of its own: ending expired claims is complete by itself, and
-    claims locked by another transaction are skipped, as that one is ending them."""
+    id and metadata, or None when there is no such queue."""
+    # A statement of its own: ending expired claims is complete by itself, and
+    # claims locked by another transaction are skipped, as that one is ending them.
     row = await conn.fetchrow(sql.free_expired_claims, project, queue, now)
     return None if row is None else (int(row["id"]), decode_metadata(row["metadata"]))
 

@@ -274,10 +274,9 @@ class Statements:
 
     def list_queues(self, limit: int, *, bounded: bool) -> str:
         """The project $1's queues named after $2 and from the prefix $3 on (up to
-        $4 when `bounded`), by name.
-
-        Only key conditions, so the scan is a seek in the (project, name) index
-        and a walk over the page; in the "C" collation that is code-point order."""
+        $4 when `bounded`), by name."""
+        # Only key conditions, so the scan is a seek in the (project, name) index
+        # and a walk over the page; in the "C" collation that is code-point order.
         before = "AND name < $4" if bounded else ""
         return f"""
             SELECT name, metadata FROM {self.queues}
@@ -343,9 +342,8 @@ class Statements:
             """
 
     def pop(self, limit: int) -> str:
-        """Delete and return up to `limit` claimable messages of queue $1 at time $2.
-
-        One statement: picking and deleting are one transaction."""
+        """Delete and return up to `limit` claimable messages of queue $1 at time $2,
+        picking and deleting in one statement."""
         return f"""
             WITH picked AS MATERIALIZED ({self.oldest_claimable(limit)})
             DELETE FROM {self.messages} m USING picked
@@ -355,17 +353,16 @@ class Statements:
 
     def claim(self, limit: int) -> str:
         """Claim up to `limit` claimable messages of queue $1 after the id $8 at time
-        $2 as $3, until $4, for $5 seconds with $6 of grace; those claimed $7 times
-        already come back `exhausted`. The claimed messages, by id.
-
-        One statement picks, claims and records the claim; the grace rule keeps
-        a message alive until `grace` seconds after the claim ends. The pick is
-        MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
-        write: run again (as the inner side of a join can be), it would skip
-        the rows this statement already changed and take more than its LIMIT.
-        An exhausted message is held but not counted as claimed once more: no
-        one was handed it. The claim is recorded once, by the first statement
-        of a claim that takes anything."""
+        $2 as $3, until $4, for $5 seconds with $6 of grace; the claimed messages by
+        id, those claimed $7 times already marked `exhausted`."""
+        # One statement picks, claims and records the claim; the grace rule keeps
+        # a message alive until `grace` seconds after the claim ends. The pick is
+        # MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
+        # write: run again (as the inner side of a join can be), it would skip
+        # the rows this statement already changed and take more than its LIMIT.
+        # An exhausted message is held but not counted as claimed once more: no
+        # one was handed it. The first statement of a claim that takes anything
+        # records it; those reading on find it recorded.
         return f"""
             WITH picked AS MATERIALIZED (
                 SELECT id, coalesce(claim_count >= $7::int4, false) AS exhausted
