@@ -16,7 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from herald.errors import ServiceUnavailable
-from herald.storage.postgres.failures import LostBeforeSending, as_unavailable, unavailable_reason
+from herald.storage.postgres.failures import (
+    PUBLIC,
+    LostBeforeSending,
+    as_unavailable,
+    unavailable_reason,
+)
 from herald.storage.postgres.options import PostgresOptions
 from herald.storage.postgres.schema import migrate
 
@@ -86,7 +91,7 @@ class Database:
             if reason is None:
                 raise
             raise ServiceUnavailable(
-                f"PostgreSQL at {options.target} cannot be reached: {reason}."
+                f"PostgreSQL at {options.target} cannot be reached: {reason}.", public=PUBLIC
             ) from exc
 
     async def _init_connection(self, conn: Any) -> None:
@@ -118,7 +123,8 @@ class Database:
         """A pooled connection; losing the server on the way becomes ServiceUnavailable."""
         pool = self._pool
         if pool is None:
-            raise ServiceUnavailable(f"The PostgreSQL store at {self.options.target} is not open.")
+            where = self.options.target
+            raise ServiceUnavailable(f"The PostgreSQL store at {where} is not open.", public=PUBLIC)
         acquired = False
         try:
             async with pool.acquire(timeout=self.options.acquire_timeout) as conn:
@@ -181,7 +187,8 @@ class Database:
                 if attempt == ATTEMPTS:
                     raise ServiceUnavailable(
                         f"PostgreSQL at {self.options.target} kept aborting the transaction "
-                        f"({exc.sqlstate}: {exc}). Retry later."
+                        f"({exc.sqlstate}: {exc}). Retry later.",
+                        public=PUBLIC,
                     ) from exc
         raise AssertionError("unreachable")
 

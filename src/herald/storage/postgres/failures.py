@@ -18,6 +18,10 @@ SERVER_GONE = (
 )
 
 
+# What clients are told; the server's address and its own words are for the log.
+PUBLIC = "The PostgreSQL store is unavailable right now; please try again in a few seconds."
+
+
 class LostBeforeSending(ServiceUnavailable):
     """The connection was found broken before the operation reached the server."""
 
@@ -65,5 +69,5 @@ def as_unavailable(
         )
     unsent = acquired and failed_before_sending(exc)
     return (LostBeforeSending if unsent else ServiceUnavailable)(
-        f"PostgreSQL at {options.target} is unavailable: {reason}. Retry later."
+        f"PostgreSQL at {options.target} is unavailable: {reason}. Retry later.", public=PUBLIC
     )

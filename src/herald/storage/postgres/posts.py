@@ -14,6 +14,7 @@ from herald.storage.base import Prepare
 from herald.storage.batching import Batcher
 from herald.storage.kit import decode_metadata
 from herald.storage.postgres.database import ATTEMPTS, Connection, Database
+from herald.storage.postgres.failures import PUBLIC
 from herald.storage.postgres.statements import Statements
 
 
@@ -109,5 +110,6 @@ async def lock_queue(conn: Connection, sql: Statements, project: str, name: str)
         if found is not None:
             return int(found)
     raise ServiceUnavailable(
-        f"The queue {name} kept disappearing while it was being created. Retry later."
+        f"The queue {name} kept disappearing while it was being created. Retry later.",
+        public=PUBLIC,
     )
