@@ -619,6 +619,20 @@ async def test_move_messages_into_a_new_queue_keeps_their_ttl(store: Store) -> N
     assert moved[0].claim_count == 0
 
 
+async def test_messages_set_aside_keep_their_own_ttl(store: Store) -> None:
+    # Nobody was handed them: the grace rule, which keeps a worker's message
+    # alive until its claim ends, does not apply, and neither does the count.
+    await post(store, "q", "a", ttl=100)
+    assert await store.create_claim(P, "q", claim(ttl=60, max_claim_count=1), T0) is not None
+    made = await store.create_claim(P, "q", claim(ttl=300, max_claim_count=1), T0 + 61)
+    assert made is not None and made.messages == []
+    (held,) = made.exhausted
+    assert (held.ttl, held.claim_count) == (100, 1)
+    assert await store.move_messages(P, "q", made.id, [held.id], "dead", None, T0 + 62) == 1
+    (moved,) = await store.list_messages(P, "dead", everything(), T0 + 62)
+    assert moved.ttl == 100
+
+
 async def test_move_messages_of_an_expired_claim_moves_nothing(store: Store) -> None:
     ids = await post(store, "q", "a")
     made = await store.create_claim(P, "q", claim(ttl=60), T0)

@@ -360,8 +360,8 @@ class Statements:
         # MATERIALIZED, here and wherever a locking SELECT with a LIMIT feeds a
         # write: run again (as the inner side of a join can be), it would skip
         # the rows this statement already changed and take more than its LIMIT.
-        # An exhausted message is held but not counted as claimed once more: no
-        # one was handed it. The first statement of a claim that takes anything
+        # An exhausted message is held but neither counted as claimed once more
+        # nor kept alive by the grace rule: no one was handed it. The first statement of a claim that takes anything
         # records it; those reading on find it recorded.
         return f"""
             WITH picked AS MATERIALIZED (
@@ -376,10 +376,10 @@ class Statements:
                     claim_id = $3::uuid, claim_expires = $4::float8,
                     claim_count = CASE WHEN picked.exhausted THEN m.claim_count
                                        ELSE m.claim_count + 1 END,
-                    ttl = CASE WHEN m.expires < $4::float8 THEN $5::int4 + $6::int4
-                               ELSE m.ttl END,
-                    expires = CASE WHEN m.expires < $4::float8 THEN $4::float8 + $6::int4
-                                   ELSE m.expires END
+                    ttl = CASE WHEN NOT picked.exhausted AND m.expires < $4::float8
+                               THEN $5::int4 + $6::int4 ELSE m.ttl END,
+                    expires = CASE WHEN NOT picked.exhausted AND m.expires < $4::float8
+                                   THEN $4::float8 + $6::int4 ELSE m.expires END
                 FROM picked WHERE m.queue_id = $1 AND NOT m.claimed AND m.id = picked.id
                 RETURNING {_qualified("m", MESSAGE_COLUMNS)}, picked.exhausted
             ),
