@@ -361,8 +361,9 @@ class Statements:
         # write: run again (as the inner side of a join can be), it would skip
         # the rows this statement already changed and take more than its LIMIT.
         # An exhausted message is held but neither counted as claimed once more
-        # nor kept alive by the grace rule: no one was handed it. The first statement of a claim that takes anything
-        # records it; those reading on find it recorded.
+        # nor kept alive by the grace rule: no one was handed it. The first
+        # statement of a claim that takes anything records it; those reading on
+        # find it recorded.
         return f"""
             WITH picked AS MATERIALIZED (
                 SELECT id, coalesce(claim_count >= $7::int4, false) AS exhausted
