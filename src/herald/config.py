@@ -16,8 +16,53 @@ DEFAULT_STORE = "sqlite:///herald-data/herald.sqlite3"
 ENV_PREFIX = "HERALD_"
 
 
+class KeystoneSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How Herald validates tokens: a service user's password auth against Keystone v3.
+
+    The names are those of `[keystone_authtoken]`, which operators already know."""
+
+    www_authenticate_uri: str = ""
+    auth_url: str = ""
+    username: str = ""
+    password: str = ""
+    project_name: str = ""
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str = ""
+    cache_seconds: float = 300.0
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cache_seconds <= 86400:
+            raise ValueError("keystone cache_seconds must be from 0 to 86400")
+        if not 0 < self.timeout <= 300:
+            raise ValueError("keystone timeout must be above 0 and at most 300 seconds")
+
+
+class SignedUrlSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The secret pre-signed URLs are signed with; none disables them."""
+
+    secret_key: str = ""
+
+
+class ApiKeySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """API keys: how long a process may keep trusting a key it has checked."""
+
+    cache_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cache_seconds <= 3600:
+            raise ValueError("apikey cache_seconds must be from 0 to 3600")
+
+
+class EncryptionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The key queues with `_enable_encrypt_messages` encrypt bodies with (base64, 32 bytes)."""
+
+    key: str = ""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Everything `herald serve` can be told; `limits` is the `[limits]` table."""
+    """Everything `herald serve` can be told; `limits` and the others are TOML tables."""
 
     host: str = "127.0.0.1"
     port: int = 8888
@@ -37,7 +82,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     keep_alive_timeout: float = 5.0
     max_connections: int = 10000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    auth: Literal["noauth", "keystone", "apikey"] = "noauth"
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
     limits: Limits = msgspec.field(default_factory=Limits)
+    keystone: KeystoneSettings = msgspec.field(default_factory=KeystoneSettings)
+    signed_url: SignedUrlSettings = msgspec.field(default_factory=SignedUrlSettings)
+    apikey: ApiKeySettings = msgspec.field(default_factory=ApiKeySettings)
+    encryption: EncryptionSettings = msgspec.field(default_factory=EncryptionSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -69,8 +121,25 @@ class ConfigError(ValueError):
     """A setting that is unknown or has a value of the wrong kind."""
 
 
-_TOP_LEVEL = set(Settings.__struct_fields__) - {"limits"}
+# Tables whose keys are spelled HERALD_<TABLE>_<KEY> in the environment; the
+# limits predate them and keep their plain HERALD_<KEY> names.
+_TABLES: dict[str, type[msgspec.Struct]] = {
+    "keystone": KeystoneSettings,
+    "signed_url": SignedUrlSettings,
+    "apikey": ApiKeySettings,
+    "encryption": EncryptionSettings,
+}
+_TOP_LEVEL = set(Settings.__struct_fields__) - {"limits", *_TABLES}
 _LIMITS = set(Limits.__struct_fields__)
+
+
+def _table_key(name: str) -> tuple[str, str] | None:
+    """The (table, key) an environment name like `keystone_auth_url` stands for."""
+    for table, kind in _TABLES.items():
+        key = name.removeprefix(table + "_")
+        if key != name and key in kind.__struct_fields__:
+            return table, key
+    return None
 
 
 def load_settings(
@@ -82,6 +151,7 @@ def load_settings(
     """Merge the layers; later ones win, and unknown names are errors."""
     merged: dict[str, Any] = {}
     limits: dict[str, Any] = {}
+    tables: dict[str, dict[str, Any]] = {table: {} for table in _TABLES}
     warn = warn or _warn
     environ = os.environ if environ is None else environ
     if config_file is None:
@@ -93,6 +163,8 @@ def load_settings(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
         limits.update(document.pop("limits", {}))
+        for table in _TABLES:
+            tables[table].update(document.pop(table, {}))
         merged.update(document)
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
@@ -102,6 +174,8 @@ def load_settings(
             merged[name] = value
         elif name in _LIMITS:
             limits[name] = value
+        elif (found := _table_key(name)) is not None:
+            tables[found[0]][found[1]] = value
         else:
             # The environment is shared with other tools, so a stray HERALD_*
             # variable is worth a warning, not a refusal to start.
@@ -111,6 +185,7 @@ def load_settings(
             continue
         (limits if name in _LIMITS else merged)[name] = value
     merged["limits"] = limits
+    merged.update(tables)
     try:
         return msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
@@ -123,10 +198,12 @@ def _warn(message: str) -> None:
 
 def settings_environ(settings: Settings) -> dict[str, str]:
     """The same settings as HERALD_* variables, for worker processes."""
-    out: dict[str, str] = {}
     plain = msgspec.to_builtins(settings)
-    for name, value in {**plain.pop("limits"), **plain}.items():
-        out[ENV_PREFIX + name.upper()] = (
-            str(value).lower() if isinstance(value, bool) else str(value)
-        )
-    return out
+    flat: dict[str, Any] = plain.pop("limits")
+    for table in _TABLES:
+        flat.update({f"{table}_{key}": value for key, value in plain.pop(table).items()})
+    flat.update(plain)
+    return {
+        ENV_PREFIX + name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+        for name, value in flat.items()
+    }
