@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from herald import errors
-from herald.identity import PROJECT_ID_MAX_LEN, Caller, ClientIdRule, NoAuth
+from herald.identity import PROJECT_ID_MAX_LEN, Caller, ClientIdRule, NoAuth, Presented
 
 CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
 
 
 def identify(**headers: str) -> Caller:
-    return NoAuth(ClientIdRule())({k.replace("_", "-"): v for k, v in headers.items()})
+    presented = Presented("GET", "/v2/queues", {k.replace("_", "-"): v for k, v in headers.items()})
+    return asyncio.run(NoAuth(ClientIdRule())(presented))
 
 
 def test_noauth_trusts_the_headers_as_sent() -> None:
@@ -27,7 +30,7 @@ def test_noauth_trusts_the_headers_as_sent() -> None:
 
 @pytest.mark.parametrize("header", ["x-tenant-id", "x-tenant"])
 def test_the_project_may_come_from_the_tenant_headers(header: str) -> None:
-    caller = NoAuth(ClientIdRule())({"client-id": CLIENT, header: "t"})
+    caller = identify(**{"client_id": CLIENT, header.replace("-", "_"): "t"})
     assert caller.project == "t" and not caller.is_admin
 
 

@@ -254,3 +254,21 @@ def test_start_up_raises_the_open_files_limit_to_the_hard_limit(tmp_path: Path) 
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
+
+
+def test_the_banner_says_what_noauth_trusts(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald", "serve", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=server_environ(),
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert "auth noauth" in banner and "trusted network only" in banner
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from herald.config import Settings
-from herald.identity import ClientIdRule, Identify, NoAuth
+from herald.identity import ClientIdRule, IdentityStep, NoAuth
 from herald.service import Service
 from herald.storage.base import Store
 from herald.storage.factory import open_store
@@ -30,12 +30,13 @@ class Herald:
         self.settings = settings
         self.store = store
         self.service = Service(store, settings.limits, clock)
-        self.identify: Identify = identity_step(settings)
+        self.identify: IdentityStep = identity_step(settings, store)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Open the store and start the background tasks."""
+        """Open the store, prepare the identity step and start the background tasks."""
         await self.store.open()
+        await self.identify.start()
         if self.settings.gc_interval > 0:
             self._tasks.append(asyncio.create_task(self._collect_garbage()))
 
@@ -47,6 +48,7 @@ class Herald:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.identify.stop()
         await self.store.close()
 
     async def _collect_garbage(self) -> None:
@@ -58,15 +60,16 @@ class Herald:
                 log.exception("garbage collection failed; will retry")
 
 
-def identity_step(settings: Settings) -> Identify:
-    """The step that turns a request's headers into a Caller, as the settings say."""
-    return NoAuth(
-        ClientIdRule(
-            mode=settings.client_id_uuid_safe,
-            min_length=settings.min_length_client_id,
-            max_length=settings.max_length_client_id,
-        )
+def identity_step(settings: Settings, store: Store) -> IdentityStep:
+    """The step that turns what a request presents into a Caller, as `auth` says."""
+    client_ids = ClientIdRule(
+        mode=settings.client_id_uuid_safe,
+        min_length=settings.min_length_client_id,
+        max_length=settings.max_length_client_id,
     )
+    if settings.auth == "noauth":
+        return NoAuth(client_ids)
+    raise ValueError(f"auth = {settings.auth!r} is not built yet")
 
 
 def build(

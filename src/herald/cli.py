@@ -130,7 +130,8 @@ def serve(args: argparse.Namespace) -> int:
     workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
     print(
         f"Herald {__version__} serving http://{_host_in_url(settings.host)}:{port}/ "
-        f"with store {redacted(settings.store)} ({durability}, {workers})",
+        f"with store {redacted(settings.store)} ({durability}, {workers}), "
+        f"auth {AUTH_NOTES[settings.auth]}",
         flush=True,
     )
     print(f"herald: {raise_open_files_limit()}", flush=True)
@@ -142,6 +143,13 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     server.run(sockets=[sock])
     return 0 if server.started else 2
+
+
+AUTH_NOTES = {
+    "noauth": "noauth (trusts X-Project-ID: for a trusted network only)",
+    "keystone": "keystone",
+    "apikey": "apikey",
+}
 
 
 def listen(host: str, port: int) -> socket.socket:

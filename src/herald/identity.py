@@ -24,6 +24,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Headers = Mapping[str, str]
 """Request headers by lower-case name."""
 
+Proof = Literal["noauth", "keystone", "apikey", "signed_url"]
+"""How a caller's identity was established."""
+
+
+class Presented(msgspec.Struct, frozen=True):
+    """What a request shows of itself to the identity step: its method, path and headers."""
+
+    method: str
+    path: str
+    headers: Headers
+
 
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
     """The project and client a request acts for, its roles, and how that was proven."""
@@ -31,7 +42,8 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     project: str
     client_id: str
     roles: frozenset[str] = frozenset()
-    authenticated_by: Literal["noauth"] = "noauth"
+    user_id: str = ""
+    authenticated_by: Proof = "noauth"
 
     @property
     def is_admin(self) -> bool:
@@ -39,9 +51,25 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Identify(Protocol):
-    """Turns a request's headers into a Caller, or raises a HeraldError."""
+    """Turns what a request presents into a Caller, or raises a HeraldError.
 
-    def __call__(self, headers: Headers) -> Caller: ...
+    It may wait (on Keystone, on the store), so it is a coroutine; for a request
+    that presents nothing it may check, it costs one await."""
+
+    async def __call__(self, presented: Presented) -> Caller: ...
+
+
+class IdentityStep:
+    """An `Identify` with a life: started before serving, stopped after (clients, caches)."""
+
+    async def start(self) -> None:
+        """Prepare what checking credentials needs; a failure stops start-up."""
+
+    async def stop(self) -> None:
+        """Release what `start` took."""
+
+    async def __call__(self, presented: Presented) -> Caller:
+        raise NotImplementedError
 
 
 class ClientIdRule(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,7 +97,7 @@ class ClientIdRule(msgspec.Struct, frozen=True, kw_only=True):
         return client_id
 
 
-class NoAuth:
+class NoAuth(IdentityStep):
     """Trusts the headers as sent: for a trusted network only.
 
     The project comes from X-Project-ID (or X-Tenant-Id / X-Tenant, as oslo
@@ -79,7 +107,8 @@ class NoAuth:
     def __init__(self, client_ids: ClientIdRule) -> None:
         self.client_ids = client_ids
 
-    def __call__(self, headers: Headers) -> Caller:
+    async def __call__(self, presented: Presented) -> Caller:
+        headers = presented.headers
         client_id = self.client_ids.check(headers.get("client-id"))
         project = headers.get("x-project-id")
         if project is None:

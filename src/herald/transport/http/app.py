@@ -10,6 +10,7 @@ from typing import Any
 from herald import errors
 from herald.app import Herald, build
 from herald.config import Settings, load_settings
+from herald.identity import Presented
 from herald.service import check_queue_name
 from herald.storage.base import Store
 from herald.transport.http.protocol import ConnectionLimits
@@ -84,7 +85,8 @@ class HeraldApp:
             return json_response(405, {"title": "405 Method Not Allowed"}, [(b"allow", allow)])
         if not route.anonymous:
             _check_media_types(request.headers)
-            request.caller = self.identify(request.headers)
+            presented = Presented(request.method, request.path, request.headers)
+            request.caller = await self.identify(presented)
             queue = route.params.get("queue")
             if queue is not None:
                 check_queue_name(queue)
