@@ -494,17 +494,23 @@ def idle_connections(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"this process may open {soft} files, fewer than --idle needs")
     limits = {
         "pinned": (args.low_limit, args.low_limit),
+        "capped": (args.low_limit, args.low_limit),
         "raised": (args.low_limit, hard),
     }
     cases = [
         ("pinned", "silent", False),
         ("pinned", "silent", True),
         ("pinned", "slowloris", False),
+        ("capped", "silent", False),
         ("raised", "silent", False),
     ]
     env = {"HERALD_HEAD_TIMEOUT": str(args.head_timeout)}
     servers = {
-        key: herald_sqlite(f"hostile-idle-{key}", env=env, preexec=open_files_limit(*limit))
+        key: herald_sqlite(
+            f"hostile-idle-{key}",
+            env={**env, "HERALD_MAX_CONNECTIONS": str(args.capped)} if key == "capped" else env,
+            preexec=open_files_limit(*limit),
+        )
         for key, limit in limits.items()
     }
     runs: list[dict[str, Any]] = []
@@ -537,6 +543,7 @@ def idle_connections(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
     return {
         "idle": args.idle,
+        "max_connections_capped": args.capped,
         "head_timeout_s": args.head_timeout,
         "probe_interval_s": args.probe_interval,
         "probe_timeout_s": args.probe_timeout,
@@ -565,9 +572,12 @@ def render_idle(result: dict[str, Any]) -> str:
             outcomes.update(r["idle_outcomes"])
         per_run = len(runs)
         answers = [r["answers_at_s_median"] for r in runs if r["answers_at_s_median"] is not None]
+        banner = runs[0]["banner"]
+        if limit == "capped":
+            banner += f", max_connections {result['max_connections_capped']:,}"
         rows.append(
             [
-                runs[0]["banner"],
+                banner,
                 "partial head, a line every 0.5 s" if kind == "slowloris" else "nothing",
                 "on the answer" if close else "never",
                 (
@@ -617,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--idle", type=int, default=1100, help="idle connections")
     add("--low-limit", type=int, default=1024, help="the server's open-files soft limit")
     add("--head-timeout", type=float, default=2.0, help="the server's head timeout, seconds")
+    add("--capped", type=int, default=900, help="max_connections of the capped server")
     add("--probe-interval", type=float, default=0.1)
     add("--probe-timeout", type=float, default=1.0)
     args = parser.parse_args(argv)
