@@ -363,7 +363,7 @@ class Idler:
         self.error = ""
         self.writer: asyncio.StreamWriter | None = None
 
-    async def hold(self, port: int, kind: str, close_on_answer: bool, t0: list[float]) -> None:
+    async def hold(self, port: int, kind: str, close_on_answer: bool, t0: float) -> None:
         loop = asyncio.get_running_loop()
         try:
             reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
@@ -374,13 +374,13 @@ class Idler:
                 if not chunk:
                     break
                 if not self.answer:
-                    self.answered_at = loop.time() - t0[0]
+                    self.answered_at = loop.time() - t0
                 self.answer += chunk
                 if close_on_answer:
                     break
         except OSError as exc:
             self.error = type(exc).__name__
-        self.ended_at = loop.time() - t0[0]
+        self.ended_at = loop.time() - t0
         if close_on_answer and self.writer is not None:
             self.writer.close()
 
@@ -393,8 +393,6 @@ class Idler:
     def outcome(self) -> str:
         if self.answer.startswith(b"HTTP/1.1 "):
             return self.answer.split(b" ", 2)[1].decode()
-        if self.error:
-            return f"closed unanswered ({self.error})"
         return "closed unanswered" if self.ended_at is not None else "still open"
 
 
@@ -425,7 +423,7 @@ async def idle_run(
     assert server.process is not None
     pid = server.process.pid
     loop = asyncio.get_running_loop()
-    t0 = [loop.time()]
+    t0 = loop.time()
     idlers = [Idler() for _ in range(args.idle)]
     tasks = [asyncio.create_task(i.hold(server.port, kind, close_on_answer, t0)) for i in idlers]
     # Every connect is done once each idler has its writer or has failed.
@@ -434,12 +432,12 @@ async def idle_run(
         i.writer is None and i.ended_at is None for i in idlers
     ):
         await asyncio.sleep(0.01)
-    t0[0] = loop.time()
+    opened = loop.time() - t0
     files_peak = open_files(pid)
     probes: list[dict[str, Any]] = []
     served_at: float | None = None
-    bound = t0[0] + args.head_timeout * 2 + LINGER_SECONDS + 10
-    next_trickle = t0[0] + 0.5
+    bound = t0 + args.head_timeout * 2 + LINGER_SECONDS + 10
+    next_trickle = t0 + 0.5
     while loop.time() < bound:
         now = loop.time()
         if kind == "slowloris" and now >= next_trickle:
@@ -447,9 +445,9 @@ async def idle_run(
                 i.trickle()
             next_trickle = now + 0.5
         if served_at is None:
-            began = loop.time() - t0[0]
+            began = loop.time() - t0
             outcome = await probe(server.port, args.probe_timeout)
-            ended = loop.time() - t0[0]
+            ended = loop.time() - t0
             probes.append(
                 {"at_s": round(began, 3), "took_s": round(ended - began, 3), "outcome": outcome}
             )
@@ -470,6 +468,7 @@ async def idle_run(
     failed = Counter(p["outcome"] for p in probes if p["outcome"] != "200")
     return {
         "served_after_s": None if served_at is None else round(served_at, 3),
+        "connects_s": round(opened, 3),
         "probes_failed": dict(failed),
         "idle_outcomes": dict(outcomes),
         "answers_at_s_median": round(statistics.median(answered), 3) if answered else None,
@@ -585,12 +584,13 @@ def render_idle(result: dict[str, Any]) -> str:
                     if served
                     else f"not served in {len(runs)} runs"
                 ),
-                ", ".join(f"{k}: {v / per_run:g}" for k, v in sorted(failed.items())) or "0",
-                ", ".join(f"{k}: {v / per_run:g}" for k, v in sorted(outcomes.items())),
+                ", ".join(f"{k}: {v / per_run:.0f}" for k, v in sorted(failed.items())) or "0",
+                ", ".join(f"{k}: {v / per_run:.0f}" for k, v in sorted(outcomes.items())),
                 f"{statistics.median(answers):.2f}" if answers else "-",
                 f"{max(r['server_files_peak'] for r in runs):,}",
             ]
         )
+    connects = statistics.median(r["connects_s"] for r in result["runs"])
     header = [
         "server's open-files limit",
         "idle connections send",
@@ -606,8 +606,9 @@ def render_idle(result: dict[str, Any]) -> str:
             f"{result['idle']:,} idle connections, head timeout {result['head_timeout_s']:g} s; "
             f"a new client tries `GET /v2/queues` on a new connection every "
             f"{result['probe_interval_s'] * 1000:g} ms (each try given "
-            f"{result['probe_timeout_s']:g} s); times from the moment all idle connections "
-            "are open.",
+            f"{result['probe_timeout_s']:g} s); times from the first idle connect (all "
+            f"{result['idle']:,} were open after {connects:.2f} s, median); counts per run, "
+            f"mean of {len(result['runs']) // len(seen)}.",
             "",
             markdown_table(header, rows),
         ]
