@@ -26,6 +26,7 @@ import msgspec
 from benchlib import (
     HERE,
     api_json,
+    cpu_seconds,
     herald_sqlite,
     machine,
     markdown_table,
@@ -189,6 +190,20 @@ def confirm_bypass(targets: list[Target]) -> dict[str, int]:
     return statuses
 
 
+def measured(target: Target, workload: Workload, settings: argparse.Namespace) -> dict[str, Any]:
+    """compare.py's run, with the server's CPU per request over the measured part alone."""
+    assert target.server.process is not None
+    pid = target.server.process.pid
+    if settings.warmup > 0:
+        warmup = {**vars(settings), "duration": settings.warmup, "warmup": 0}
+        run_one(target, workload, argparse.Namespace(**warmup))
+    before = cpu_seconds(pid)
+    run = run_one(target, workload, argparse.Namespace(**{**vars(settings), "warmup": 0}))
+    spent = cpu_seconds(pid) - before
+    run["server_cpu_us_per_request"] = round(spent / max(1, run["wrk"]["requests"]) * 1e6, 1)
+    return run
+
+
 def under_wrk(args: argparse.Namespace) -> dict[str, Any]:
     targets = [
         Target("checked", "Herald as it is", herald_sqlite("checks-on"), tuple(WORKLOADS)),
@@ -215,12 +230,13 @@ def under_wrk(args: argparse.Namespace) -> dict[str, Any]:
                 if workload is BIG:
                     settings = argparse.Namespace(**{**vars(args), "message_size": BIG_MESSAGE})
                 for target in order:
-                    run = run_one(target, workload, settings)
+                    run = measured(target, workload, settings)
                     run["round"] = round_ + 1
                     runs.append(run)
                     say(
                         f"round {round_ + 1} {workload.title} {target.key:<9} "
                         f"{run['msgs_per_s']:9,.0f} msgs/s p99 {run['p99_ms']:.1f} ms "
+                        f"server CPU {run['server_cpu_us_per_request']:,.0f} us/request "
                         f"errors {run['errors']}"
                     )
     finally:
@@ -241,6 +257,7 @@ def render_wrk(result: dict[str, Any]) -> str:
                 "range": (min(rates), max(rates)),
                 "p99": median([r["p99_ms"] for r in mine]),
                 "errors": sum(r["errors"] for r in mine),
+                "cpu": median([r["server_cpu_us_per_request"] for r in mine]),
             }
         row = [{**WORKLOADS, BIG.key: BIG}[key].title]
         for server in ("checked", "unchecked"):
@@ -249,13 +266,18 @@ def render_wrk(result: dict[str, Any]) -> str:
                 f"{cell['median']:,.0f} ({cell['range'][0]:,.0f}-{cell['range'][1]:,.0f}), "
                 f"p99 {cell['p99']:.1f} ms, errors {cell['errors']}"
             )
-        row.append(f"{cells['checked']['median'] / cells['unchecked']['median']:.3f}")
+        on, off = cells["checked"], cells["unchecked"]
+        row.append(f"{on['median'] / off['median']:.3f}")
+        row += [f"{on['cpu']:,.0f}", f"{off['cpu']:,.0f}", f"{on['cpu'] / off['cpu']:.3f}"]
         rows.append(row)
     header = [
         "workload",
         "checks on: msgs/s (range), p99",
         "checks bypassed: msgs/s (range), p99",
-        "on / bypassed",
+        "msgs/s on / bypassed",
+        "server CPU µs/request, on",
+        "server CPU µs/request, bypassed",
+        "CPU on / bypassed",
     ]
     return markdown_table(header, rows)
 
