@@ -71,6 +71,13 @@ def filled(make: Callable[[int], bytes], size: int) -> bytes:
     return make(low)
 
 
+def wrk_post(size: int) -> bytes:
+    """The body wrk/post.lua sends with MESSAGE_SIZE=size and one message per post."""
+    skeleton = '{"ttl":3600,"body":{"event":"bench","data":""}}'
+    one = '{"ttl":3600,"body":{"event":"bench","data":"' + "x" * max(0, size - len(skeleton))
+    return ('{"messages":[' + one + '"}}]}').encode()
+
+
 def bodies() -> dict[str, bytes]:
     """The post bodies measured, by name; the big ones just under the 256 KiB limit."""
     rng = random.Random(7)
@@ -79,6 +86,8 @@ def bodies() -> dict[str, bytes]:
     blob = base64.b64encode(rng.randbytes(POST_SIZE)).decode()
     small = message("x" * 28)
     return {
+        "wrk's POST 1 (200-byte message)": wrk_post(200),
+        "wrk's POST 1 of 256 KiB (x padding)": wrk_post(BIG_MESSAGE),
         "1 message, 100 bytes": post(small),
         "10 messages, 1 KB": post(*[small] * 10),
         "1 message, 256 KiB of English words": filled(
