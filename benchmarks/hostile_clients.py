@@ -8,9 +8,10 @@ that take turns, with the server's CPU and resident set.
 
 Idle connections: Herald runs with an open-files limit of 1,024 that start-up
 cannot raise (soft = hard), and with a short head timeout; 1,100 connections
-open and send nothing (or a head that never ends), while a new client tries
-to be served every 100 ms. The same with the limit start-up raises to the hard
-limit, for comparison.
+open and send nothing, a head that never ends, or a whole head and then a body
+that trickles, while a new client tries to be served every 100 ms. The same
+with max_connections below the limit, and with the limit start-up raises to
+the hard limit, for comparison.
 
     python benchmarks/hostile_clients.py --rounds 3 --duration 5
 """
@@ -51,6 +52,22 @@ LIST_REQUEST = (
 # The server's own wait for a client to close after it ended a connection.
 LINGER_SECONDS = 2.0
 SHAPES = {"one": "one 50 MB header line", "many": "50 MB of 100-byte header lines"}
+# What each kind of idle connection sends first, and then every half second.
+IDLE_KINDS = {
+    "silent": (b"", b""),
+    "slowloris": (b"GET /v2/queues HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X-Still-Here: 1\r\n"),
+    "slowbody": (
+        b"POST /v2/queues/idle/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Client-ID: {CLIENT_ID}\r\nX-Project-ID: {PROJECT}\r\n".encode()
+        + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+        b" ",
+    ),
+}
+IDLE_LABELS = {
+    "silent": "nothing",
+    "slowloris": "a partial head, a line every 0.5 s",
+    "slowbody": "a whole head, then a body byte every 0.5 s",
+}
 
 
 # Huge header
@@ -367,8 +384,7 @@ class Idler:
         loop = asyncio.get_running_loop()
         try:
             reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-            if kind == "slowloris":
-                self.writer.write(b"GET /v2/queues HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            self.writer.write(IDLE_KINDS[kind][0])
             while True:
                 chunk = await reader.read(4096)
                 if not chunk:
@@ -384,10 +400,10 @@ class Idler:
         if close_on_answer and self.writer is not None:
             self.writer.close()
 
-    def trickle(self) -> None:
-        """One more header line of a head that never ends."""
+    def trickle(self, kind: str) -> None:
+        """A little more of a request that never ends."""
         if self.writer is not None and self.ended_at is None and not self.writer.is_closing():
-            self.writer.write(b"X-Still-Here: 1\r\n")
+            self.writer.write(IDLE_KINDS[kind][1])
 
     @property
     def outcome(self) -> str:
@@ -440,9 +456,9 @@ async def idle_run(
     next_trickle = t0 + 0.5
     while loop.time() < bound:
         now = loop.time()
-        if kind == "slowloris" and now >= next_trickle:
+        if IDLE_KINDS[kind][1] and now >= next_trickle:
             for i in idlers:
-                i.trickle()
+                i.trickle(kind)
             next_trickle = now + 0.5
         if served_at is None:
             began = loop.time() - t0
@@ -469,6 +485,7 @@ async def idle_run(
     return {
         "served_after_s": None if served_at is None else round(served_at, 3),
         "connects_s": round(opened, 3),
+        "bound_s": round(bound - t0, 3),
         "probes_failed": dict(failed),
         "idle_outcomes": dict(outcomes),
         "answers_at_s_median": round(statistics.median(answered), 3) if answered else None,
@@ -500,6 +517,7 @@ def idle_connections(args: argparse.Namespace) -> dict[str, Any]:
         ("pinned", "silent", False),
         ("pinned", "silent", True),
         ("pinned", "slowloris", False),
+        ("pinned", "slowbody", False),
         ("capped", "silent", False),
         ("raised", "silent", False),
     ]
@@ -577,12 +595,12 @@ def render_idle(result: dict[str, Any]) -> str:
         rows.append(
             [
                 banner,
-                "partial head, a line every 0.5 s" if kind == "slowloris" else "nothing",
+                IDLE_LABELS[kind],
                 "on the answer" if close else "never",
                 (
                     f"{statistics.median(served):.2f} ({min(served):.2f}-{max(served):.2f})"
                     if served
-                    else f"not served in {len(runs)} runs"
+                    else f"not within {runs[0]['bound_s']:g} s"
                 ),
                 ", ".join(f"{k}: {v / per_run:.0f}" for k, v in sorted(failed.items())) or "0",
                 ", ".join(f"{k}: {v / per_run:.0f}" for k, v in sorted(outcomes.items())),
