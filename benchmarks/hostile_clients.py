@@ -43,15 +43,15 @@ from benchlib import (
     write_results,
 )
 
+from herald.transport.http.protocol import LINGER_SECONDS
+
 CLIENT_ID = "3c5a6d8e-2b1f-4e7a-9c0d-6f4b2a1e8d35"
 PROJECT = "herald-bench"
 LIST_REQUEST = (
     "GET /v2/queues HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     f"Client-ID: {CLIENT_ID}\r\nX-Project-ID: {PROJECT}\r\n\r\n"
 ).encode()
-# The server's own wait for a client to close after it ended a connection.
-LINGER_SECONDS = 2.0
-SHAPES = {"one": "one 50 MB header line", "many": "50 MB of 100-byte header lines"}
+SHAPES = {"one": "one header line", "many": "100-byte header lines"}
 # What each kind of idle connection sends first, and then every half second.
 IDLE_KINDS = {
     "silent": (b"", b""),
@@ -74,7 +74,7 @@ IDLE_LABELS = {
 
 
 def huge_head(shape: str, size: int) -> bytes:
-    """A request head of about `size` bytes that never ends within Herald's limits."""
+    """A request head of about `size` bytes, far beyond Herald's limits."""
     start = b"GET /v2/queues HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     if shape == "one":
         return start + b"X-Filler: " + b"a" * size + b"\r\n\r\n"
@@ -137,13 +137,12 @@ class KeepAliveClient:
     def __init__(self, port: int) -> None:
         self.port = port
         self.sock: socket.socket | None = None
-        self.reconnects = 0
+        self.connects = 0
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.sock is not None:
-            self.reconnects += 1
+        self.connects += 1
         self.sock = sock
         return sock
 
@@ -257,7 +256,7 @@ def huge_header(args: argparse.Namespace) -> dict[str, Any]:
         "interval_s": args.interval,
         "vmhwm_before_attacks_mib": round(hwm_before, 1),
         "vmhwm_after_attacks_mib": round(hwm_after, 1),
-        "reconnects": client.reconnects,
+        "reconnects": client.connects - 1,
         "phases": phases,
     }
 
@@ -288,6 +287,7 @@ def render_header(result: dict[str, Any], target_ms: float) -> str:
         for p in runs:
             failures.update(p["failures"])
         attempts = sum(p["attacker"]["attempts"] for p in runs) if name != "quiet" else 0
+        sent_gb = sum(p["attacker"]["mib_sent"] for p in runs if "attacker" in p) * 2**20 / 1e9
         outcomes: Counter[str] = Counter()
         for p in runs:
             outcomes.update(p.get("attacker", {}).get("outcomes", {}))
@@ -299,7 +299,7 @@ def render_header(result: dict[str, Any], target_ms: float) -> str:
             ratio = f"{_percentile(latencies, 0.99) / _percentile(quiet, 0.99):.1f}x"
         rows.append(
             [
-                "no attacker" if name == "quiet" else SHAPES[name],
+                "no attacker" if name == "quiet" else f"attacker: {SHAPES[name]}",
                 f"{len(latencies):,}",
                 f"{_percentile(latencies, 0.5):.2f}",
                 f"{_percentile(latencies, 0.99):.2f}",
@@ -310,7 +310,8 @@ def render_header(result: dict[str, Any], target_ms: float) -> str:
                 f"{statistics.median(p['server_cpu_percent'] for p in runs):.0f} %",
                 f"{max(p['rss_peak_mib'] for p in runs):.1f}",
                 (
-                    f"{attempts:,} ({', '.join(f'{k}: {v:,}' for k, v in outcomes.items())})"
+                    f"{attempts:,} ({', '.join(f'{k}: {v:,}' for k, v in outcomes.items())}), "
+                    f"{sent_gb:,.1f} GB"
                     if attempts
                     else "-"
                 ),
@@ -327,7 +328,7 @@ def render_header(result: dict[str, Any], target_ms: float) -> str:
         "failed requests",
         "server CPU (median)",
         "server VmRSS peak MiB",
-        "attacker heads sent (answers)",
+        "attacker's heads (answers), bytes sent",
     ]
     return "\n".join(
         [
