@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Server:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         ready_path: str = "/",
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.command = list(command)
@@ -60,6 +61,8 @@ class Server:
         self.cwd = cwd or WORK
         self.ready_path = ready_path
         self.log = WORK / f"{name}.log"
+        # Runs in the child before it execs, e.g. to set its resource limits.
+        self.preexec = preexec
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> Server:
@@ -73,6 +76,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self.preexec,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -106,24 +110,50 @@ class Server:
 
 
 def herald_server(
-    name: str, store: str, *, workers: int = 1, durability: str | None = None
+    name: str,
+    store: str,
+    *,
+    workers: int = 1,
+    durability: str | None = None,
+    program: Sequence[str] = (sys.executable, "-m", "herald"),
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Server:
-    """`herald serve` on `store` on a free port, working in .work/<name>/; not started yet."""
+    """`herald serve` on `store` on a free port, working in .work/<name>/; not started yet.
+
+    `program` is what takes `serve` and its options, `herald` itself unless a benchmark wraps it.
+    """
     directory = WORK / name
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command = [sys.executable, "-m", "herald", "serve", "--port", str(port), "--store", store]
+    command = [*program, "serve", "--port", str(port), "--store", store]
     command += ["--workers", str(workers), "--log-level", "warning"]
     if durability:
         command += ["--durability", durability]
-    return Server(name, command, port, cwd=directory)
+    return Server(name, command, port, cwd=directory, env=env, preexec=preexec)
 
 
-def herald_sqlite(name: str, *, workers: int = 1, durability: str = "full") -> Server:
+def herald_sqlite(
+    name: str,
+    *,
+    workers: int = 1,
+    durability: str = "full",
+    program: Sequence[str] = (sys.executable, "-m", "herald"),
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
+) -> Server:
     """`herald serve` on a fresh SQLite file in .work/<name>/ on a free port, not started yet."""
     remove_work(name)
     store = f"sqlite:///{WORK / name / 'herald.sqlite3'}"
-    return herald_server(name, store, workers=workers, durability=durability)
+    return herald_server(
+        name,
+        store,
+        workers=workers,
+        durability=durability,
+        program=program,
+        env=env,
+        preexec=preexec,
+    )
 
 
 def postgres_admin(base: str, *statements: str) -> str | None:
@@ -221,6 +251,13 @@ def memory_mib(pid: int) -> tuple[float, float]:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0]) / 1024
     return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (/proc/PID/stat)."""
+    # The command name in parentheses may hold spaces: split after it.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def http_status(url: str) -> int | None:

@@ -30,6 +30,7 @@ from benchlib import (
     RESULTS,
     WORK,
     api_json,
+    cpu_seconds,
     herald_sqlite,
     machine,
     markdown_table,
@@ -44,7 +45,6 @@ from herald.bench.plot import plotting_available, write_plot
 
 NAME = "soak"
 QUEUE_PREFIX = "soak"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclasses.dataclass
@@ -58,13 +58,6 @@ class Sample:
     cpu_percent: float
     db_mib: float
     queued: int | None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process so far (/proc/PID/stat)."""
-    # The command name in parentheses may hold spaces: split after it.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def database_mib(directory: Path) -> float:

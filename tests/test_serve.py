@@ -272,3 +272,24 @@ def test_the_banner_says_what_noauth_trusts(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
+
+
+def test_start_up_warns_when_the_open_files_limit_is_below_the_connection_cap(
+    tmp_path: Path,
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald", "serve", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**server_environ(), "HERALD_MAX_CONNECTIONS": "1000"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512)),
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert "max_connections 1000 is more than the open-files limit 512" in lines[2], lines
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0

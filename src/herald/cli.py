@@ -135,6 +135,15 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"herald: {raise_open_files_limit()}", flush=True)
+    files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if settings.max_connections + FILES_BESIDES_CONNECTIONS > files:
+        print(
+            f"herald: warning: max_connections {settings.max_connections} is more than the "
+            f"open-files limit {files} allows; past about "
+            f"{max(files - FILES_BESIDES_CONNECTIONS, 0)} connections the kernel refuses "
+            "new ones before Herald can answer them",
+            flush=True,
+        )
     server = stop.server = uvicorn.Server(config)
     if stop.requested:
         return 0
@@ -164,6 +173,10 @@ def listen(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+FILES_BESIDES_CONNECTIONS = 64
+"""Files a process keeps open besides its connections: store, logs, libraries."""
 
 
 def raise_open_files_limit() -> str:

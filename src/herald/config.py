@@ -79,6 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_head_size: int = 65536
     head_timeout: float = 10.0
     body_timeout: float = 30.0
+    body_deadline: float = 60.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 10000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
@@ -106,7 +107,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 "max_head_size must be at least max_request_line and max_header_size, "
                 f"not {self.max_head_size}"
             )
-        for name in ("head_timeout", "body_timeout", "keep_alive_timeout"):
+        for name in ("head_timeout", "body_timeout", "body_deadline", "keep_alive_timeout"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be above 0 and at most 3600 seconds")
         if not 1 <= self.min_length_client_id <= self.max_length_client_id:

@@ -76,7 +76,7 @@ def assert_refused(answer: tuple[int, dict[str, Any]], status: int, title: str) 
 @pytest.fixture(scope="module")
 def strict(make_server: ServerFactory) -> str:
     """A server with short timeouts and a cap of a few connections."""
-    return make_server(head_timeout=0.5, body_timeout=0.5, max_connections=40)
+    return make_server(head_timeout=0.5, body_timeout=0.5, body_deadline=1.5, max_connections=40)
 
 
 def test_a_request_target_at_the_limit_is_read(server_url: str) -> None:
@@ -168,6 +168,25 @@ def test_a_stalled_body_is_abandoned_and_nothing_is_stored(strict: str) -> None:
     with connection(strict) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"messages": [')
         assert read_all(sock) == b""
+    answer = exchange(strict, head_of("/v2/queues").replace(b"limits", project.encode()))
+    assert answer == (200, {"queues": [], "links": []})
+
+
+def test_a_body_trickled_in_is_abandoned_at_its_deadline(strict: str) -> None:
+    project = "trickled-body"
+    body = b'{"messages": [{"body": "' + b"x" * 60 + b'"}]}'
+    lines = ["POST /v2/queues/q/messages HTTP/1.1", "Host: h", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers(project).items()]
+    started = time.monotonic()
+    with connection(strict) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        # A byte every 0.2 s is never a stall of 0.5 s, but the whole body is late.
+        with contextlib.suppress(OSError):
+            for byte in body:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.2)
+        assert read_all(sock) == b""
+    assert time.monotonic() - started < 5
     answer = exchange(strict, head_of("/v2/queues").replace(b"limits", project.encode()))
     assert answer == (200, {"queues": [], "links": []})
 

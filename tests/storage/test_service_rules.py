@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from herald.errors import ServiceUnavailable
 from herald.identity import Caller
 from herald.model import Limits
 from herald.service import Service
@@ -97,3 +98,31 @@ async def test_listing_filters_by_name_and_metadata_over_pages(service: Service)
     assert await names(name="-2.$", limit=3) == ["q-20", "q-21", "q-22"]
     assert await names(name="^oth", filters={"colour": "red"}) == ["other"]
     assert await names(name="^q-", filters={"colour": "green"}) == []
+
+
+async def test_a_failed_move_leaves_the_claim_of_the_others_standing(
+    store: Store, clock: Clock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The move fails as a store that goes away between two calls would make it fail.
+    async def unavailable(*args: object) -> int:
+        raise ServiceUnavailable("the store went away")
+
+    service = Service(store, Limits(), clock)
+    metadata = {"_max_claim_count": 1, "_dead_letter_queue": "dead"}
+    await service.queues.create(CALLER, "q", json.dumps(metadata).encode())
+    await service.messages.post(CALLER, "q", post_body("poison"))
+    assert await service.claims.create(CALLER, "q", 1, b'{"ttl": 60}') is not None
+    clock.now += 61
+    await service.messages.post(CALLER, "q", post_body("good"))
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "move_messages", unavailable)
+        claim = await service.claims.create(CALLER, "q", 1, b'{"ttl": 60}')
+    assert claim is not None
+    assert [json.loads(bytes(m.body)) for m in claim.messages] == ["good"]
+    assert "tries again" in caplog.text
+    # Once the claim ends, the next claim moves the message after all (and
+    # "good" too, claimed once by now).
+    clock.now += 61
+    assert await service.claims.create(CALLER, "q", 1, b'{"ttl": 60}') is None
+    moved = await service.messages.listing(CALLER, "dead", echo=True)
+    assert [json.loads(bytes(m.body)) for m in moved] == ["poison", "good"]

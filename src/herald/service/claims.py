@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from herald import errors
@@ -13,6 +14,8 @@ from herald.service.limits import claim_times, page_limit
 from herald.service.policy import policy_of
 from herald.service.views import views
 from herald.storage.base import Store
+
+log = logging.getLogger("herald")
 
 
 class Claims:
@@ -86,8 +89,20 @@ async def dead_letter(
 
     The claim holds them until they are moved, so if this never happens (the
     process dies) the claim runs out and the next claim sets them aside again:
-    a message may reach the dead-letter queue late, never get lost."""
-    await store.move_messages(project, queue, claim_id, ids, rule.queue, rule.ttl, now)
+    a message may reach the dead-letter queue late, never get lost. A move that
+    fails is logged, not raised: the caller's claim of the other messages
+    stands, and raising would strand them under a claim nobody knows of."""
+    try:
+        await store.move_messages(project, queue, claim_id, ids, rule.queue, rule.ttl, now)
+    except errors.HeraldError as exc:
+        log.warning(
+            "moving %d messages of queue %s to %s failed; the next claim after this one "
+            "ends tries again: %s",
+            len(ids),
+            queue,
+            rule.queue,
+            exc.description,
+        )
 
 
 def _claim_not_found(claim_id: str, queue: str, project: str) -> errors.NotFound:

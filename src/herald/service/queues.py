@@ -17,6 +17,7 @@ from herald.service.policy import check_reserved, with_defaults
 from herald.service.views import stamp
 
 PURGEABLE = ("messages", "subscriptions")
+SCAN_PAGE = 500
 
 
 class QueueFilter:
@@ -28,6 +29,10 @@ class QueueFilter:
         # A pattern anchored at the start begins with a plain prefix the store can seek to.
         literal = re.match(r"\^([A-Za-z0-9_-]*)", name_pattern or "")
         self.prefix = literal.group(1) if literal else ""
+        # Whether any condition is left once the store has sought to the prefix.
+        self.filters_in_service = bool(filters) or (
+            self._pattern is not None and name_pattern != f"^{self.prefix}"
+        )
 
     def accepts(self, queue: QueueEntry) -> bool:
         if self._pattern is not None and self._pattern.search(queue.name) is None:
@@ -58,13 +63,16 @@ class Queues:
         if name is not None:
             check_name_filter(name)
         wanted = QueueFilter(name, filters)
+        # A filter the store cannot apply may pass over many queues for each it
+        # keeps: big pages cost one round trip per SCAN_PAGE queues, not per `limit`.
+        size = max(limit, SCAN_PAGE) if wanted.filters_in_service else limit
         found: list[QueueEntry] = []
         while len(found) < limit:
             page = await self._store.list_queues(
-                caller.project, marker=marker, limit=limit, prefix=wanted.prefix
+                caller.project, marker=marker, limit=size, prefix=wanted.prefix
             )
             found += [q for q in page if wanted.accepts(q)][: limit - len(found)]
-            if len(page) < limit:
+            if len(page) < size:
                 break
             marker = page[-1].name
         queues = [QueueEntry(q.name, with_defaults(q.metadata, self._limits)) for q in found]

@@ -39,6 +39,7 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_head_size: int = 65536
     head_timeout: float = 10.0
     body_timeout: float = 30.0
+    body_deadline: float = 60.0
     max_connections: int = 10000
 
     @classmethod
@@ -49,6 +50,7 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
             max_head_size=settings.max_head_size,
             head_timeout=settings.head_timeout,
             body_timeout=settings.body_timeout,
+            body_deadline=settings.body_deadline,
             max_connections=settings.max_connections,
         )
 
@@ -70,16 +72,19 @@ class HeraldHttpProtocol(HttpToolsProtocol):
         self._head_tail = b""
         self._refusal: tuple[int, str, str] | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._body_due = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # uvloop's transports are not asyncio.Transport subclasses; duck typing is enough.
         super().connection_made(JoiningTransport(transport, self.loop))  # type: ignore[arg-type]
         if len(self.connections) > self.limits.max_connections:
             log.warning("refused a connection: %d are open", len(self.connections) - 1)
+            # Closed at once, not lingering: the point is to give its file back.
             self._refuse(
                 503,
                 "Too many connections",
                 "This server holds as many connections as it may; retry in a moment.",
+                linger=False,
             )
             return
         self._set_deadline(self.limits.head_timeout, self._head_timed_out)
@@ -160,11 +165,18 @@ class HeraldHttpProtocol(HttpToolsProtocol):
         self._clear_deadline()
         super().on_headers_complete()
         if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
-            self._set_deadline(self.limits.body_timeout, self._body_stalled)
+            self._body_due = self.loop.time() + self.limits.body_deadline
+            self._expect_body()
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._set_deadline(self.limits.body_timeout, self._body_stalled)
+        self._expect_body()
+
+    def _expect_body(self) -> None:
+        # More body within body_timeout, and all of it by body_deadline: a client
+        # trickling a byte now and then cannot hold the connection for ever.
+        left = self._body_due - self.loop.time()
+        self._set_deadline(min(self.limits.body_timeout, max(left, 0.0)), self._body_stalled)
 
     def on_message_complete(self) -> None:
         self._clear_deadline()
@@ -209,10 +221,10 @@ class HeraldHttpProtocol(HttpToolsProtocol):
 
     def _body_stalled(self) -> None:
         # The application is waiting for this body: losing the connection tells it.
-        log.info("abandoned a request body stalled for %gs", self.limits.body_timeout)
+        log.info("abandoned a request body that stalled or came too slowly")
         self._linger()
 
-    def _refuse(self, status: int, title: str, description: str) -> None:
+    def _refuse(self, status: int, title: str, description: str, *, linger: bool = True) -> None:
         """Answer with a JSON error and end the connection, unless an answer is under way."""
         if self._lingering or self.transport.is_closing():
             return
@@ -229,7 +241,10 @@ class HeraldHttpProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         )
         self.transport.write(head.encode("latin-1") + body)
-        self._linger()
+        if linger:
+            self._linger()
+        else:
+            self.transport.close()
 
     def _linger(self) -> None:
         if self._lingering or self.transport.is_closing():
