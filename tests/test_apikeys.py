@@ -267,3 +267,20 @@ async def test_a_store_that_fails_is_a_503_not_a_401(store: CountingStore) -> No
     step = ApiKeyAuth(store, ClientIdRule(), cache_seconds=10)
     with pytest.raises(errors.ServiceUnavailable):
         await step(presented(made.key))
+
+
+async def test_a_record_is_trusted_from_when_its_read_began(store: CountingStore) -> None:
+    made = make_key("alpha", [], now=T0)
+    await store.put_key(made.record)
+    monotonic = FakeClock(0.0)
+
+    class SlowStore(CountingStore):
+        async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+            monotonic.advance(4)  # the store took 4 seconds to answer
+            return await store.get_key(key_id)
+
+    slow = SlowStore(store.path)
+    step = ApiKeyAuth(slow, ClientIdRule(), cache_seconds=10, monotonic=monotonic)
+    await step(presented(made.key))
+    monotonic.advance(6)
+    assert step.checked.get(made.record.id) is None

@@ -76,9 +76,10 @@ class ApiKeyAuth(IdentityStep):
         # A store that fails raises ServiceUnavailable, a 503: never a 401.
         record = self.checked.get(key_id)
         if record is None:
+            asked_at = self.checked.now()
             record = await self.store.get_key(key_id)
             if record is not None:
-                self.checked.put(record)
+                self.checked.put(record, asked_at)
         return record
 
 

@@ -44,11 +44,18 @@ class CheckedKeys:
             return None
         return record
 
-    def put(self, record: ApiKeyRecord) -> None:
-        """Remember a record just read from the store."""
+    def now(self) -> float:
+        """The cache's clock: read it before a store read, and hand it to `put`."""
+        return self._clock()
+
+    def put(self, record: ApiKeyRecord, asked_at: float) -> None:
+        """Remember a record the store gave for a read that began at `asked_at`.
+
+        Counting from when the read began, not when it answered, keeps the
+        bound: the store's answer is at least that old."""
         if self.seconds <= 0 or self.size <= 0:
             return
         self._records.pop(record.id, None)
-        self._records[record.id] = (self._clock(), record)
+        self._records[record.id] = (asked_at, record)
         while len(self._records) > self.size:
             self._records.popitem(last=False)
