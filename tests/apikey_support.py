@@ -64,12 +64,15 @@ class KeyedServer:
 
 
 @contextmanager
-def keyed_server(directory: Path, cache_seconds: float = CACHE_SECONDS) -> Iterator[KeyedServer]:
-    """Serve Herald with `auth = "apikey"` in this process until the block ends."""
+def keyed_server(
+    directory: Path, cache_seconds: float = CACHE_SECONDS, **overrides: object
+) -> Iterator[KeyedServer]:
+    """Serve Herald with `auth = "apikey"` (and these settings) in this process until the
+    block ends."""
     path = directory / "herald.sqlite3"
     settings = load_settings(
         environ={"HERALD_APIKEY_CACHE_SECONDS": str(cache_seconds)},
-        overrides={"store": f"sqlite:///{path}", "auth": "apikey"},
+        overrides={"store": f"sqlite:///{path}", "auth": "apikey", **overrides},
     )
     with running_app(settings) as url:
         yield KeyedServer(url, path)

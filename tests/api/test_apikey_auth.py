@@ -170,6 +170,17 @@ def test_the_version_document_needs_no_key(server: KeyedServer) -> None:
     assert httpx.get(server.url + "/", timeout=30).status_code == 300
 
 
+def test_the_admin_role_comes_from_the_key_not_from_x_roles(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with keyed_server(tmp_path_factory.mktemp("admin"), admin_mode=True) as admin_server:
+        admin = admin_server.client(admin_server.key(project(), ("admin",)))
+        member = admin_server.client(admin_server.key(project(), ("member",)))
+        member.headers["X-Roles"] = "admin"
+        assert admin.get("/v2/health").status_code == 200
+        assert member.get("/v2/health").status_code == 403
+
+
 def test_a_valid_key_without_a_client_id_is_a_400(server: KeyedServer) -> None:
     key = server.key(project())
     response = httpx.get(
