@@ -8,6 +8,7 @@ import pytest
 
 from herald import errors
 from herald.transport.http.errors import STATUS_AND_TITLE, status_and_document
+from herald.transport.http.responses import error_response
 
 
 def every_error_class() -> list[type[errors.HeraldError]]:
@@ -48,3 +49,16 @@ def test_an_unavailable_store_keeps_its_address_for_the_log(
 
 def test_an_error_without_description_has_only_a_title() -> None:
     assert status_and_document(errors.NotFound()) == (404, {"title": "Not found"})
+
+
+def test_a_401_carries_its_challenge_as_www_authenticate() -> None:
+    error = errors.NotAuthenticated("No API key was presented.", challenge='Bearer realm="herald"')
+    assert status_and_document(error) == (
+        401,
+        {"title": "Unauthorized", "description": "No API key was presented."},
+    )
+    response = error_response(error)
+    assert (b"www-authenticate", b'Bearer realm="herald"') in response.headers
+    assert not any(
+        name == b"www-authenticate" for name, _ in error_response(errors.NotFound()).headers
+    )

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from herald.auth.apikeys import ApiKeyAuth
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
 from herald.service import Service
@@ -69,6 +70,8 @@ def identity_step(settings: Settings, store: Store) -> IdentityStep:
     )
     if settings.auth == "noauth":
         return NoAuth(client_ids)
+    if settings.auth == "apikey":
+        return ApiKeyAuth(store, client_ids, cache_seconds=settings.apikey.cache_seconds)
     raise ValueError(f"auth = {settings.auth!r} is not built yet")
 
 

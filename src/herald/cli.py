@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from herald import __version__
+from herald.auth import keys_cli
 from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, settings_environ
 from herald.storage.factory import open_store
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
     bench_cli.add_parser(commands)
+    keys_cli.add_parser(commands)
     return parser
 
 
@@ -56,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "bench":
         return bench_cli.run(args)
+    if args.command == "keys":
+        return keys_cli.run(args)
     return 2
 
 
@@ -157,7 +161,7 @@ def serve(args: argparse.Namespace) -> int:
 AUTH_NOTES = {
     "noauth": "noauth (trusts X-Project-ID: for a trusted network only)",
     "keystone": "keystone",
-    "apikey": "apikey",
+    "apikey": "apikey (project and roles from each key's record in the store)",
 }
 
 

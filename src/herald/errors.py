@@ -72,6 +72,19 @@ class MessageClaimed(HeraldError):
     code = "message_claimed"
 
 
+class NotAuthenticated(HeraldError):
+    """The request proves no identity: its credentials are missing or not valid.
+
+    `challenge` tells the client how to authenticate (HTTP sends it as
+    `WWW-Authenticate`); None when there is nothing to tell."""
+
+    code = "not_authenticated"
+
+    def __init__(self, description: str = "", *, challenge: str | None = None) -> None:
+        super().__init__(description)
+        self.challenge = challenge
+
+
 class NotAuthorized(HeraldError):
     code = "not_authorized"
 

@@ -141,6 +141,21 @@ class QueueEntry(msgspec.Struct, frozen=True):
     metadata: dict[str, Any]
 
 
+class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An API key as stored: never the key itself, only its id and a hash of it.
+
+    Times are seconds since the epoch; `expires` and `revoked` are None while
+    they do not apply."""
+
+    id: str
+    secret_hash: str
+    project: str
+    roles: tuple[str, ...] = ()
+    created: float
+    expires: float | None = None
+    revoked: float | None = None
+
+
 # Inputs decoded from request bodies.
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from herald.model import (
+    ApiKeyRecord,
     Claim,
     ClaimRequest,
     MessageQuery,
@@ -228,6 +229,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         """End a claim; its messages become claimable at once."""
+
+    # API keys: a handful of records every API process must see alike
+
+    @abc.abstractmethod
+    async def put_key(self, record: ApiKeyRecord) -> bool:
+        """Store a new key; False, and no change, when a key has that id already."""
+
+    @abc.abstractmethod
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id, revoked or expired ones too, or None."""
+
+    @abc.abstractmethod
+    async def list_keys(self, project: str | None) -> list[ApiKeyRecord]:
+        """The keys of `project` (of every project when None), oldest first, ties by id."""
+
+    @abc.abstractmethod
+    async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
+        """Mark the key revoked at `now` unless it already is; the key as it now stands,
+        or None when there is no such key. A revocation is never undone."""
 
     # Housekeeping
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from herald.model import StoredMessage
+from herald.model import ApiKeyRecord, StoredMessage
 
 DURABILITIES = ("full", "normal")
 
@@ -21,6 +21,10 @@ decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
 
 MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
 """The columns `messages_from_rows` reads, in its order, for the SQL drivers."""
+
+
+API_KEY_COLUMNS = "id, secret_hash, project, roles, created, expires, revoked"
+"""The columns `api_key_from_row` reads, in its order, for the SQL drivers."""
 
 
 def check_durability(durability: str) -> str:
@@ -56,6 +60,19 @@ def messages_from_rows(rows: Iterable[Sequence[Any]], now: float) -> list[Stored
         )
         for row in rows
     ]
+
+
+def api_key_from_row(row: Sequence[Any], roles: Iterable[str]) -> ApiKeyRecord:
+    """A row of `API_KEY_COLUMNS` as a key record, with its roles decoded by the driver."""
+    return ApiKeyRecord(
+        id=row[0],
+        secret_hash=row[1],
+        project=row[2],
+        roles=tuple(roles),
+        created=row[4],
+        expires=row[5],
+        revoked=row[6],
+    )
 
 
 def in_order_asked(found: Iterable[StoredMessage], asked: Iterable[object]) -> list[StoredMessage]:

@@ -46,6 +46,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX claims_by_queue ON {s}.claims (queue_id, expires);
     CREATE INDEX claims_by_expiry ON {s}.claims (expires);
     """,
+    """
+    CREATE TABLE {s}.api_keys (
+        id text COLLATE "C" PRIMARY KEY,
+        secret_hash text NOT NULL,
+        project text COLLATE "C" NOT NULL,
+        roles text[] NOT NULL,
+        created double precision NOT NULL,
+        expires double precision,
+        revoked double precision
+    );
+
+    CREATE INDEX api_keys_by_project ON {s}.api_keys (project, created, id);
+    """,
 ]
 # Why these indexes (docs/storage-postgres.md has the long version):
 # - messages (queue_id, claimed, id), the primary key: a queue's unclaimed
@@ -61,6 +74,8 @@ MIGRATIONS: list[str] = [
 #   the collector's query repeats: a prepared statement's generic plan can then
 #   never pick it to answer "expires > $n" for one queue by scanning all queues.
 # The queue tables churn (insert, claim, delete), hence the eager autovacuum.
+# - api_keys_by_project: `herald keys list --project`, oldest first. Keys are
+#   found by id otherwise; only a hash of each key is stored.
 
 
 class SchemaTooNew(RuntimeError):

@@ -11,7 +11,7 @@ wanted and walks the primary key.
 
 from __future__ import annotations
 
-from herald.storage.kit import MESSAGE_COLUMNS
+from herald.storage.kit import API_KEY_COLUMNS, MESSAGE_COLUMNS
 from herald.storage.postgres.schema import quote_ident
 
 GC_BATCH = 1000
@@ -237,6 +237,24 @@ class Statements:
                 RETURNING 1
             )
             SELECT count(*) FROM moved
+            """
+
+        # API keys: $1 is the key's id wherever one is found by it.
+
+        api_keys = f"{s}.api_keys"
+        self.put_key = f"""
+            INSERT INTO {api_keys} ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """
+        self.get_key = f"SELECT {API_KEY_COLUMNS} FROM {api_keys} WHERE id = $1"
+        self.list_keys = f"SELECT {API_KEY_COLUMNS} FROM {api_keys} ORDER BY created, id"
+        self.list_project_keys = f"""
+            SELECT {API_KEY_COLUMNS} FROM {api_keys} WHERE project = $1 ORDER BY created, id
+            """
+        # The first revocation time stays: $2 is now.
+        self.revoke_key = f"""
+            UPDATE {api_keys} SET revoked = coalesce(revoked, $2) WHERE id = $1
+            RETURNING {API_KEY_COLUMNS}
             """
 
         # Housekeeping: each batch is its own short statement, so no lock is

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from herald.model import (
+    ApiKeyRecord,
     Claim,
     MessageQuery,
     MessageRef,
@@ -25,6 +26,7 @@ from herald.model import (
 )
 from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
 from herald.storage.kit import (
+    api_key_from_row,
     check_durability,
     decode_metadata,
     encode_json,
@@ -290,6 +292,35 @@ class PostgresStore(Store):
         key = claim_key(claim_id)
         if key is not None and storable(project, queue):
             await self.database.execute(self.sql.release_claim, project, queue, key)
+
+    # API keys
+
+    async def put_key(self, record: ApiKeyRecord) -> bool:
+        must_be_storable(record.id, record.project, *record.roles)
+        args = (record.id, record.secret_hash, record.project, list(record.roles))
+        times = (record.created, record.expires, record.revoked)
+        return await self.database.fetchval(self.sql.put_key, *args, *times) is not None
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        if not storable(key_id):
+            return None
+        row = await self.database.fetchrow(self.sql.get_key, key_id)
+        return None if row is None else api_key_from_row(row, row["roles"])
+
+    async def list_keys(self, project: str | None) -> list[ApiKeyRecord]:
+        if project is None:
+            rows = await self.database.fetch(self.sql.list_keys)
+        elif storable(project):
+            rows = await self.database.fetch(self.sql.list_project_keys, project)
+        else:
+            return []
+        return [api_key_from_row(row, row["roles"]) for row in rows]
+
+    async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
+        if not storable(key_id):
+            return None
+        row = await self.database.fetchrow(self.sql.revoke_key, key_id, now)
+        return None if row is None else api_key_from_row(row, row["roles"])
 
     # Housekeeping
 

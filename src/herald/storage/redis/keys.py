@@ -24,6 +24,7 @@ class Keys:
         self.message_prefix = f"{prefix}:m:"
         self.claim_prefix = f"{prefix}:c:"
         self.members_prefix = f"{prefix}:cm:"
+        self.api_keys = f"{prefix}:apikeys"
 
     def queue_base(self, project: str, name: str) -> str:
         """The queue's record; its other keys hang off this name."""
@@ -46,6 +47,14 @@ class Keys:
 
     def claim(self, claim_id: str) -> str:
         return self.claim_prefix + claim_id
+
+    def api_key(self, key_id: str) -> str:
+        """The hash holding one API key's record."""
+        return f"{self.prefix}:apikey:{_quote(key_id)}"
+
+    def project_api_keys(self, project: str) -> str:
+        """The project's API key ids, scored by creation time (`api_keys` holds every id)."""
+        return f"{self.prefix}:apikeys:{_quote(project)}"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this prefix."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from herald.model import (
+    ApiKeyRecord,
     Claim,
     ClaimRequest,
     MessageQuery,
@@ -27,6 +28,7 @@ from herald.storage.base import (
     delete_verdict,
 )
 from herald.storage.kit import check_durability, decode_metadata, encode_json, prefix_end
+from herald.storage.redis.apikeys import ApiKeys
 from herald.storage.redis.codec import flag, is_message_id, message, message_ids, time_text
 from herald.storage.redis.collector import collect_garbage
 from herald.storage.redis.keys import Keys
@@ -54,6 +56,7 @@ class RedisStore(Store):
         self._server = Server(RedisOptions(url, prefix, socket_timeout, connect_timeout), self.keys)
         self.where = self._server.where
         self._metadata = SeenMetadata(self._server)
+        self._api_keys = ApiKeys(self._server)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> RedisStore:
@@ -360,6 +363,20 @@ class RedisStore(Store):
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         await self._server.run("release", self.keys.queue_base(project, queue), now, [claim_id])
+
+    # API keys
+
+    async def put_key(self, record: ApiKeyRecord) -> bool:
+        return await self._api_keys.put(record)
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        return await self._api_keys.get(key_id)
+
+    async def list_keys(self, project: str | None) -> list[ApiKeyRecord]:
+        return await self._api_keys.listing(project)
+
+    async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
+        return await self._api_keys.revoke(key_id, now)
 
     # Housekeeping
 

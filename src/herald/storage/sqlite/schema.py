@@ -49,6 +49,20 @@ MIGRATIONS: list[str] = [
     UPDATE messages SET claim_id = NULL, claim_expires = 0
         WHERE claim_id IS NOT NULL AND claim_id NOT IN (SELECT id FROM claims);
     """,
+    # API keys: only a hash of each key is kept. Roles are a JSON array;
+    # listings go by project, oldest first.
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        project TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL,
+        revoked REAL
+    ) WITHOUT ROWID;
+    CREATE INDEX api_keys_by_project ON api_keys (project, created, id);
+    """,
 ]
 
 

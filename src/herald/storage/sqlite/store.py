@@ -14,10 +14,17 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from herald.model import Claim, MessageQuery, QueueEntry, QueueStats, StoredMessage
+from herald.model import (
+    ApiKeyRecord,
+    Claim,
+    MessageQuery,
+    QueueEntry,
+    QueueStats,
+    StoredMessage,
+)
 from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
 from herald.storage.kit import check_durability, encode_json
-from herald.storage.sqlite import claims, messages, queues
+from herald.storage.sqlite import apikeys, claims, messages, queues
 from herald.storage.sqlite.schema import migrate
 from herald.storage.sqlite.sql import BATCH
 from herald.storage.sqlite.worker import SQLiteWorker
@@ -209,6 +216,20 @@ class SQLiteStore(Store):
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         await self._writer.run(lambda c: claims.release(c, project, queue, claim_id))
+
+    # API keys
+
+    async def put_key(self, record: ApiKeyRecord) -> bool:
+        return await self._writer.run(lambda c: apikeys.put(c, record))
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        return await self._reader.run(lambda c: apikeys.get(c, key_id))
+
+    async def list_keys(self, project: str | None) -> list[ApiKeyRecord]:
+        return await self._reader.run(lambda c: apikeys.listing(c, project))
+
+    async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
+        return await self._writer.run(lambda c: apikeys.revoke(c, key_id, now))
 
     # Housekeeping
 
