@@ -183,7 +183,11 @@ def load_settings(
     for name, value in (overrides or {}).items():
         if value is None:
             continue
-        (limits if name in _LIMITS else merged)[name] = value
+        # A table's key is named as in the environment: `signed_url_secret_key`.
+        if name not in _TOP_LEVEL and (found := _table_key(name)) is not None:
+            tables[found[0]][found[1]] = value
+        else:
+            (limits if name in _LIMITS else merged)[name] = value
     merged["limits"] = limits
     merged.update(tables)
     try:
