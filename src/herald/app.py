@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
 from herald.service import Service
@@ -29,8 +30,12 @@ class Herald:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.service = Service(store, settings.limits, clock)
-        self.identify: IdentityStep = identity_step(settings, store)
+        signer = Signer(settings.signed_url.secret_key)
+        self.service = Service(store, settings.limits, clock, signer=signer)
+        # Pre-signed URLs are judged ahead of whichever step `auth` chose.
+        self.identify: IdentityStep = SignedUrls(
+            identity_step(settings, store), signer, client_id_rule(settings), clock
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -70,6 +75,15 @@ def identity_step(settings: Settings, store: Store) -> IdentityStep:
     if settings.auth == "noauth":
         return NoAuth(client_ids)
     raise ValueError(f"auth = {settings.auth!r} is not built yet")
+
+
+def client_id_rule(settings: Settings) -> ClientIdRule:
+    """How Client-ID headers are checked: the same rule for a pre-signed request as for others."""
+    return ClientIdRule(
+        mode=settings.client_id_uuid_safe,
+        min_length=settings.min_length_client_id,
+        max_length=settings.max_length_client_id,
+    )
 
 
 def build(
