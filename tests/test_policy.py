@@ -1,9 +1,14 @@
-"""The access policy: oslo.policy's rule language, Zaqar's defaults and policy files."""
+"""The access policy: oslo.policy's rule language, Zaqar's defaults, policy files, and the
+service checking every operation's action before it touches the store."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -11,6 +16,10 @@ from herald import errors
 from herald.auth.policy import ACTIONS, DEFAULT_RULES, Policy, PolicyError, load_policy
 from herald.config import ConfigError
 from herald.identity import Caller
+from herald.model import Limits
+from herald.service import Service
+from herald.storage.base import Store
+from support import server_environ
 
 MEMBER = Caller(project="p", client_id="c", roles=frozenset({"member"}), user_id="u")
 ADMIN = Caller(project="p", client_id="c", roles=frozenset({"admin"}))
@@ -176,3 +185,101 @@ def test_a_bad_policy_file_is_one_line_naming_it(tmp_path: Path, text: str, says
 def test_a_missing_policy_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read policy file"):
         load_policy(str(tmp_path / "absent.yaml"))
+
+
+@pytest.mark.parametrize(
+    "text", ['"queues:delete": "role:admin or"\n', "{not yaml: [\n", '"queue:delete": ""\n']
+)
+def test_a_bad_policy_file_stops_start_up_with_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "herald", "serve", "--port", "0", "--store", "sqlite:///x.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**server_environ(), "HERALD_POLICY_FILE": str(path)},
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"herald: policy file {path}")
+
+
+# The service checks every operation
+
+
+class _Untouchable:
+    """A store that fails the test if an operation reaches it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the store was used ({name}) before the policy was checked")
+
+
+def untouchable() -> Store:
+    return cast(Store, _Untouchable())
+
+
+CALLS: dict[str, tuple[str, Callable[[Service, Caller], Coroutine[Any, Any, Any]]]] = {
+    "queues.listing": (
+        "queues:get_all",
+        lambda s, c: s.queues.listing(
+            c, marker=None, limit=None, name=None, with_count=False, filters={}
+        ),
+    ),
+    "queues.create": ("queues:create", lambda s, c: s.queues.create(c, "q", b"")),
+    "queues.get": ("queues:get", lambda s, c: s.queues.get(c, "q")),
+    "queues.update": ("queues:update", lambda s, c: s.queues.update(c, "q", b"[]")),
+    "queues.delete": ("queues:delete", lambda s, c: s.queues.delete(c, "q")),
+    "queues.stats": ("queues:stats", lambda s, c: s.queues.stats(c, "q")),
+    "queues.purge": ("queues:purge", lambda s, c: s.queues.purge(c, "q", b"")),
+    "sharing.share": ("queues:share", lambda s, c: s.sharing.share(c, "q", b"{}")),
+    "messages.post": ("messages:create", lambda s, c: s.messages.post(c, "q", b"{}")),
+    "messages.listing": ("messages:get_all", lambda s, c: s.messages.listing(c, "q")),
+    "messages.get_many": ("messages:get_all", lambda s, c: s.messages.get_many(c, "q", ["1"])),
+    "messages.get": ("messages:get", lambda s, c: s.messages.get(c, "q", "1")),
+    "messages.delete_many": (
+        "messages:delete_all",
+        lambda s, c: s.messages.delete_many(c, "q", ids=None, pop=1, claim_ids=None),
+    ),
+    "messages.delete": ("messages:delete", lambda s, c: s.messages.delete(c, "q", "1", None)),
+    "claims.create": ("claims:create", lambda s, c: s.claims.create(c, "q", None, b"")),
+    "claims.get": ("claims:get", lambda s, c: s.claims.get(c, "q", "1")),
+    "claims.update": ("claims:update", lambda s, c: s.claims.update(c, "q", "1", b"{}")),
+    "claims.delete": ("claims:delete", lambda s, c: s.claims.delete(c, "q", "1")),
+    "health.ping": ("ping:get", lambda s, c: s.health.ping(c)),
+    "health.report": ("health:get", lambda s, c: s.health.report(c)),
+}
+
+
+def test_every_operation_of_the_service_is_in_the_table() -> None:
+    service = Service(untouchable(), Limits())
+    found = {
+        f"{part}.{name}"
+        for part in ("queues", "messages", "claims", "sharing", "health")
+        for name in dir(getattr(service, part))
+        if not name.startswith("_")
+        and asyncio.iscoroutinefunction(getattr(service, part).__class__.__dict__.get(name))
+    }
+    assert found == set(CALLS)
+
+
+@pytest.mark.parametrize("operation", sorted(CALLS))
+def test_each_operation_is_refused_by_its_own_action_before_the_store(operation: str) -> None:
+    name, call = CALLS[operation]
+    service = Service(untouchable(), Limits(), policy=Policy({name: "!"}))
+    with pytest.raises(errors.NotAuthorized):
+        asyncio.run(call(service, ADMIN))
+
+
+@pytest.mark.parametrize("operation", sorted(CALLS))
+def test_no_other_action_refuses_an_operation(operation: str) -> None:
+    name, call = CALLS[operation]
+    service = Service(
+        untouchable(), Limits(), policy=Policy({other: "!" for other in ACTIONS if other != name})
+    )
+    # Past the policy the operation checks its input or reaches the store, which says so.
+    with pytest.raises((AssertionError, errors.HeraldError)) as raised:
+        asyncio.run(call(service, ADMIN))
+    assert not isinstance(raised.value, errors.NotAuthorized)

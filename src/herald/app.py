@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
@@ -31,7 +32,8 @@ class Herald:
         self.settings = settings
         self.store = store
         signer = Signer(settings.signed_url.secret_key)
-        self.service = Service(store, settings.limits, clock, signer=signer)
+        policy = load_policy(settings.policy_file)
+        self.service = Service(store, settings.limits, clock, policy=policy, signer=signer)
         # Pre-signed URLs are judged ahead of whichever step `auth` chose.
         self.identify: IdentityStep = SignedUrls(
             identity_step(settings, store), signer, client_id_rule(settings), clock

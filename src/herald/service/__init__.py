@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from herald.auth.policy import Policy
 from herald.auth.signed_urls import Signer
 from herald.model import Limits
 from herald.service.claims import Claims
@@ -25,7 +26,7 @@ __all__ = ["Service", "check_queue_name"]
 
 
 class Service:
-    """Queues, messages and claims for many projects over one store."""
+    """Queues, messages and claims for many projects over one store, under one access policy."""
 
     def __init__(
         self,
@@ -33,9 +34,10 @@ class Service:
         limits: Limits,
         clock: Callable[[], float] = time.time,
         *,
+        policy: Policy | None = None,
         signer: Signer | None = None,
     ) -> None:
-        context = Context(store, limits, clock)
+        context = Context(store, limits, clock, policy or Policy())
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)

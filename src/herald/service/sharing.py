@@ -17,6 +17,7 @@ from herald.auth.signed_urls import (
     utc_seconds,
 )
 from herald.identity import Caller
+from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
 
@@ -28,8 +29,10 @@ class Sharing:
 
     def __init__(self, context: Context, signer: Signer) -> None:
         self._clock = context.clock
+        self.policy = context.policy
         self._signer = signer
 
+    @action("queues:share")
     async def share(self, caller: Caller, queue: str, body: bytes) -> SharedUrl:
         """Sign a grant of the caller's project on the queue's paths, as the body asks."""
         if not body.strip():

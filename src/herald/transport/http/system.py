@@ -118,8 +118,7 @@ async def home(svc: Service, req: Request, admin_mode: bool = False) -> Response
 
 
 async def ping(svc: Service, req: Request) -> Response:
-    if req.method != "HEAD":
-        await svc.health.ping()
+    await svc.health.ping(req.caller, probe_store=req.method != "HEAD")
     return empty(204)
 
 
