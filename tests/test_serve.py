@@ -49,6 +49,12 @@ def test_passwords_in_store_uris_are_not_printed() -> None:
     assert redacted("redis://127.0.0.1:6379/0?prefix=x") == "redis://127.0.0.1:6379/0?prefix=x"
 
 
+def test_overrides_name_a_tables_keys_as_the_environment_does() -> None:
+    settings = load_settings(None, {}, overrides={"signed_url_secret_key": "k", "port": 1})
+    assert settings.signed_url.secret_key == "k" and settings.port == 1
+    assert load_settings(None, {"HERALD_SIGNED_URL_SECRET_KEY": "k"}).signed_url.secret_key == "k"
+
+
 def test_unknown_environment_setting_is_only_a_warning() -> None:
     with pytest.warns(UserWarning, match="HERALD_PORTT"):
         assert load_settings(None, {"HERALD_PORTT": "1"}).port == 8888

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 
 from herald.auth.apikeys import ApiKeyAuth
+from herald.auth.policy import load_policy
+from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
 from herald.service import Service
@@ -30,8 +32,13 @@ class Herald:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.service = Service(store, settings.limits, clock)
-        self.identify: IdentityStep = identity_step(settings, store)
+        signer = Signer(settings.signed_url.secret_key)
+        policy = load_policy(settings.policy_file)
+        self.service = Service(store, settings.limits, clock, policy=policy, signer=signer)
+        # Pre-signed URLs are judged ahead of whichever step `auth` chose.
+        self.identify: IdentityStep = SignedUrls(
+            identity_step(settings, store), signer, client_id_rule(settings), clock
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -63,16 +70,21 @@ class Herald:
 
 def identity_step(settings: Settings, store: Store) -> IdentityStep:
     """The step that turns what a request presents into a Caller, as `auth` says."""
-    client_ids = ClientIdRule(
-        mode=settings.client_id_uuid_safe,
-        min_length=settings.min_length_client_id,
-        max_length=settings.max_length_client_id,
-    )
+    client_ids = client_id_rule(settings)
     if settings.auth == "noauth":
         return NoAuth(client_ids)
     if settings.auth == "apikey":
         return ApiKeyAuth(store, client_ids, cache_seconds=settings.apikey.cache_seconds)
     raise ValueError(f"auth = {settings.auth!r} is not built yet")
+
+
+def client_id_rule(settings: Settings) -> ClientIdRule:
+    """How Client-ID headers are checked: the same rule for a pre-signed request as for others."""
+    return ClientIdRule(
+        mode=settings.client_id_uuid_safe,
+        min_length=settings.min_length_client_id,
+        max_length=settings.max_length_client_id,
+    )
 
 
 def build(

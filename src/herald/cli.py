@@ -14,6 +14,7 @@ from typing import Any
 
 from herald import __version__
 from herald.auth import keys_cli
+from herald.auth.policy import load_policy
 from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, settings_environ
 from herald.storage.factory import open_store
@@ -83,6 +84,7 @@ def serve(args: argparse.Namespace) -> int:
             },
             warn=lambda message: print(f"herald: {message}", file=sys.stderr),
         )
+        load_policy(settings.policy_file)
         durability = asyncio.run(_check_store(settings))
     except (ConfigError, ValueError, OSError) as exc:
         print(f"herald: {exc}", file=sys.stderr)

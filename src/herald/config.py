@@ -70,6 +70,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     store: str = DEFAULT_STORE
     durability: Literal["full", "normal"] = "full"
     admin_mode: bool = False
+    # oslo.policy's YAML or JSON rules over Zaqar's defaults; "" keeps the defaults.
+    policy_file: str = ""
     client_id_uuid_safe: Literal["strict", "off"] = "strict"
     min_length_client_id: int = 10
     max_length_client_id: int = 36
@@ -184,7 +186,11 @@ def load_settings(
     for name, value in (overrides or {}).items():
         if value is None:
             continue
-        (limits if name in _LIMITS else merged)[name] = value
+        # A table's key is named as in the environment: `signed_url_secret_key`.
+        if name not in _TOP_LEVEL and (found := _table_key(name)) is not None:
+            tables[found[0]][found[1]] = value
+        else:
+            (limits if name in _LIMITS else merged)[name] = value
     merged["limits"] = limits
     merged.update(tables)
     try:

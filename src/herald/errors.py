@@ -93,6 +93,12 @@ class NotFound(HeraldError):
     code = "not_found"
 
 
+class SignedUrlRefused(HeraldError):
+    """A pre-signed request that does not hold; whatever failed, the answer is the same."""
+
+    code = "signed_url_refused"
+
+
 class NotAcceptable(HeraldError):
     code = "not_acceptable"
 

@@ -68,6 +68,12 @@ class IdentityStep:
     async def stop(self) -> None:
         """Release what `start` took."""
 
+    def screen(self, presented: Presented) -> None:
+        """Refuse, before any other check of the request, credentials wrong on their face.
+
+        Transports call it first, then check the rest of the request, then ask for
+        the Caller; a pre-signed URL is judged here. The default refuses nothing."""
+
     async def __call__(self, presented: Presented) -> Caller:
         raise NotImplementedError
 

@@ -105,3 +105,29 @@ def test_queue_listing_and_project_isolation(server: ServerProcess) -> None:
     a.queue("alpha").post({"body": "secret", "ttl": 60})
     assert list(b.queue("alpha").messages(echo=True)) == []
     assert b.queue("alpha").stats["messages"]["total"] == 0
+
+
+def test_a_pre_signed_url_made_and_used_by_the_real_client(store_uri: str, tmp_path: Path) -> None:
+    env = {"HERALD_SIGNED_URL_SECRET_KEY": "compat-secret"}
+    process = ServerProcess(store_uri, tmp_path, env=env).start()
+    try:
+        owner = connect(process.url, "tenant-s")
+        grant = owner.queue("shared", auto_create=False).signed_url(
+            paths=["messages"], methods=["GET", "POST"], ttl_seconds=600
+        )
+        conf = {
+            "auth_opts": {
+                "backend": "signed-url",
+                "options": {**grant, "os_project_id": grant["project"]},
+            },
+            "client_uuid": str(uuid.uuid4()),
+        }
+        holder = zaqar.Client(process.url, version=2, conf=conf).queue("shared", auto_create=False)
+        holder.post({"body": "from a holder", "ttl": 300})
+        assert [m.body for m in holder.messages(echo=True)] == ["from a holder"]
+        # The URL opens nothing it was not signed for.
+        with pytest.raises(zaqar_errors.ResourceNotFound):
+            holder.claim(ttl=60, grace=60)
+        assert owner.queue("shared").stats["messages"]["claimed"] == 0
+    finally:
+        assert process.stop() == 0

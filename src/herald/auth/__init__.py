@@ -1,5 +1,7 @@
-"""Authentication backends: identity steps that check what a request presents.
+"""Authentication and authorization: identity steps, pre-signed URLs and access policy.
 
-Each backend is an `IdentityStep` (see `herald.identity`); `app.identity_step`
-chooses one from the `auth` setting.
+Each authentication backend is an `IdentityStep` (see `herald.identity`) that
+`app.identity_step` chooses from the `auth` setting; `signed_urls` makes and
+honours Zaqar's pre-signed URLs ahead of it; `policy` decides which caller may
+run which operation. None of them knows a wire protocol.
 """

@@ -2,7 +2,7 @@
 
 Each operation takes the `Caller` it acts for, reads the clock once and
 passes that `now` to storage. Transports reach every operation through
-`Service`: `service.queues`, `.messages`, `.claims` and `.health`.
+`Service`: `service.queues`, `.messages`, `.claims`, `.sharing` and `.health`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from herald.auth.policy import Policy
+from herald.auth.signed_urls import Signer
 from herald.model import Limits
 from herald.service.claims import Claims
 from herald.service.context import Context
@@ -17,22 +19,30 @@ from herald.service.health import Health
 from herald.service.messages import Messages
 from herald.service.names import check_queue_name
 from herald.service.queues import Queues
+from herald.service.sharing import Sharing
 from herald.storage.base import Store
 
 __all__ = ["Service", "check_queue_name"]
 
 
 class Service:
-    """Queues, messages and claims for many projects over one store."""
+    """Queues, messages and claims for many projects over one store, under one access policy."""
 
     def __init__(
-        self, store: Store, limits: Limits, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+        *,
+        policy: Policy | None = None,
+        signer: Signer | None = None,
     ) -> None:
-        context = Context(store, limits, clock)
+        context = Context(store, limits, clock, policy or Policy())
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)
         self.claims = Claims(context)
+        self.sharing = Sharing(context, signer or Signer(""))
         self.health = Health(context, self.queues, self.messages, self.claims)
         self._store = store
         self._clock = clock

@@ -8,6 +8,7 @@ from typing import Any
 from herald import errors
 from herald.identity import Caller
 from herald.model import ClaimBody, ClaimRequest, ClaimView, DeadLetter
+from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
 from herald.service.limits import claim_times, page_limit
@@ -23,9 +24,11 @@ class Claims:
 
     def __init__(self, context: Context) -> None:
         self._store = context.store
+        self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
 
+    @action("claims:create")
     async def create(
         self, caller: Caller, queue: str, limit: int | None, body: bytes
     ) -> ClaimView | None:
@@ -54,6 +57,7 @@ class Claims:
             return None
         return ClaimView(claim.id, claim.ttl, 0, views(claim.messages, now))
 
+    @action("claims:get")
     async def get(self, caller: Caller, queue: str, claim_id: str) -> ClaimView:
         now = self._clock()
         claim = await self._store.get_claim(caller.project, queue, claim_id, now)
@@ -62,6 +66,7 @@ class Claims:
         age = int(now - claim.updated)
         return ClaimView(claim.id, claim.ttl, age, views(claim.messages, now))
 
+    @action("claims:update")
     async def update(self, caller: Caller, queue: str, claim_id: str, body: bytes) -> None:
         if not body.strip():
             raise errors.InvalidBody('The PATCH body is empty: expected {"ttl", "grace"}.')
@@ -72,6 +77,7 @@ class Claims:
         if not renewed:
             raise _claim_not_found(claim_id, queue, caller.project)
 
+    @action("claims:delete")
     async def delete(self, caller: Caller, queue: str, claim_id: str) -> None:
         await self._store.release_claim(caller.project, queue, claim_id, self._clock())
 

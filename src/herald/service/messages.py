@@ -9,6 +9,7 @@ import msgspec
 from herald import errors
 from herald.identity import Caller
 from herald.model import MessageIn, MessageQuery, MessageView, NewMessage
+from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
 from herald.service.limits import check_delay, check_id_count, check_message_ttl, page_limit
@@ -48,9 +49,11 @@ class Messages:
 
     def __init__(self, context: Context) -> None:
         self._store = context.store
+        self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
 
+    @action("messages:create")
     async def post(self, caller: Caller, queue: str, body: bytes) -> list[str]:
         """Store the messages of a post body in order; their ids."""
         posted = _post_document(body)
@@ -79,6 +82,7 @@ class Messages:
             caller.project, queue, prepare, caller.client_id, self._clock()
         )
 
+    @action("messages:get_all")
     async def listing(
         self,
         caller: Caller,
@@ -101,6 +105,7 @@ class Messages:
         now = self._clock()
         return views(await self._store.list_messages(caller.project, queue, query, now), now)
 
+    @action("messages:get_all")
     async def get_many(self, caller: Caller, queue: str, ids: list[str]) -> list[MessageView]:
         check_id_count(self._limits, ids)
         now = self._clock()
@@ -112,6 +117,7 @@ class Messages:
             )
         return views(found, now)
 
+    @action("messages:get")
     async def get(self, caller: Caller, queue: str, message_id: str) -> MessageView:
         now = self._clock()
         found = await self._store.get_messages(caller.project, queue, [message_id], now)
@@ -122,6 +128,7 @@ class Messages:
             )
         return view(found[0], now)
 
+    @action("messages:delete_all")
     async def delete_many(
         self,
         caller: Caller,
@@ -157,6 +164,7 @@ class Messages:
         now = self._clock()
         return views(await self._store.pop_messages(caller.project, queue, count, now), now)
 
+    @action("messages:delete")
     async def delete(
         self, caller: Caller, queue: str, message_id: str, claim_id: str | None
     ) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from herald import errors
 from herald.identity import Caller
 from herald.model import PurgeBody, QueueEntry, QueuePage, StatsView
+from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
 from herald.service.limits import page_limit
@@ -45,9 +46,11 @@ class Queues:
 
     def __init__(self, context: Context) -> None:
         self._store = context.store
+        self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
 
+    @action("queues:get_all")
     async def listing(
         self,
         caller: Caller,
@@ -79,6 +82,7 @@ class Queues:
         count = await self._store.count_queues(caller.project) if with_count else None
         return QueuePage(queues=queues, count=count)
 
+    @action("queues:create")
     async def create(self, caller: Caller, name: str, body: bytes) -> bool:
         """Create a queue; False if it existed (its metadata is then left alone)."""
         metadata = decode_document(body, object) if body else {}
@@ -87,11 +91,13 @@ class Queues:
         check_reserved(metadata, self._limits)
         return await self._store.create_queue(caller.project, name, metadata)
 
+    @action("queues:get")
     async def get(self, caller: Caller, name: str) -> dict[str, Any]:
         """The queue's metadata with the reserved keys' defaults filled in."""
         metadata = await self._store.queue_metadata(caller.project, name)
         return with_defaults(metadata or {}, self._limits)
 
+    @action("queues:update")
     async def update(self, caller: Caller, name: str, body: bytes) -> dict[str, Any]:
         """Apply a JSON-patch document to the queue's metadata, all or nothing."""
         if not body.strip():
@@ -108,9 +114,11 @@ class Queues:
             raise errors.NotFound(f"Queue {name} does not exist for project {caller.project}.")
         return with_defaults(metadata, self._limits)
 
+    @action("queues:delete")
     async def delete(self, caller: Caller, name: str) -> None:
         await self._store.delete_queue(caller.project, name)
 
+    @action("queues:stats")
     async def stats(self, caller: Caller, name: str) -> StatsView:
         now = self._clock()
         stats = await self._store.queue_stats(caller.project, name, now)
@@ -122,6 +130,7 @@ class Queues:
             newest=stamp(stats.newest, now),
         )
 
+    @action("queues:purge")
     async def purge(self, caller: Caller, name: str, body: bytes) -> None:
         kinds = decode_document(body, PurgeBody).resource_types if body.strip() else PURGEABLE
         unknown = [k for k in kinds if k not in PURGEABLE]

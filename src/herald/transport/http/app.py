@@ -84,8 +84,10 @@ class HeraldApp:
             allow = ", ".join(sorted(route.resource)).encode()
             return json_response(405, {"title": "405 Method Not Allowed"}, [(b"allow", allow)])
         if not route.anonymous:
-            _check_media_types(request.headers)
             presented = Presented(request.method, request.path, request.headers)
+            # Zaqar judges a pre-signed URL before any other check of the request.
+            self.identify.screen(presented)
+            _check_media_types(request.headers)
             request.caller = await self.identify(presented)
             queue = route.params.get("queue")
             if queue is not None:

@@ -26,6 +26,8 @@ STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
     "not_authenticated": (401, "Unauthorized"),
     "not_authorized": (403, "Not authorized"),
     "not_found": (404, "Not found"),
+    # Zaqar's title for a refused pre-signed request is falcon's bare 404.
+    "signed_url_refused": (404, "404 Not Found"),
     "not_acceptable": (406, "Media type not acceptable"),
     "conflict": (409, "Resource conflict"),
     "unsupported_media_type": (415, "415 Unsupported Media Type"),

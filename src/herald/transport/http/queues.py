@@ -1,4 +1,4 @@
-"""Handlers of /v2/queues and /v2/queues/{queue}[/stats|/purge]."""
+"""Handlers of /v2/queues and /v2/queues/{queue}[/stats|/purge|/share]."""
 
 from __future__ import annotations
 
@@ -94,6 +94,11 @@ async def queue_stats(svc: Service, req: Request, queue: str) -> Response:
 async def purge_queue(svc: Service, req: Request, queue: str) -> Response:
     await svc.queues.purge(req.caller, queue, await _metadata_body(svc, req, "Purge body"))
     return empty(204)
+
+
+async def share_queue(svc: Service, req: Request, queue: str) -> Response:
+    body = await _metadata_body(svc, req, "Share body")
+    return json_response(200, await svc.sharing.share(req.caller, queue, body))
 
 
 def _filter_value(value: str) -> Any:

@@ -44,6 +44,7 @@ class Router:
         }
         self.stats: Resource = {"GET": queues.queue_stats}
         self.purge: Resource = {"POST": queues.purge_queue}
+        self.share: Resource = {"POST": queues.share_queue}
         self.messages: Resource = {
             "GET": messages.list_or_get_messages,
             "POST": messages.post_messages,
@@ -81,6 +82,8 @@ class Router:
                 return Route(self.stats, {"queue": queue})
             case ["queues", queue, "purge"]:
                 return Route(self.purge, {"queue": queue})
+            case ["queues", queue, "share"]:
+                return Route(self.share, {"queue": queue})
             case ["queues", queue, "messages"]:
                 return Route(self.messages, {"queue": queue})
             case ["queues", queue, "messages", message_id]:

@@ -52,6 +52,7 @@ _HOME_RESOURCES: dict[str, Any] = {
     "rel/queue": _resource("/v2/queues/{queue_name}", _QUEUE, ["PUT", "DELETE", "GET", "PATCH"]),
     "rel/queue_stats": _resource("/v2/queues/{queue_name}/stats", _QUEUE, ["GET"]),
     "rel/queue_purge": _resource("/v2/queues/{queue_name}/purge", _QUEUE, ["POST"], post=True),
+    "rel/queue_share": _resource("/v2/queues/{queue_name}/share", _QUEUE, ["POST"], post=True),
     "rel/messages": _resource(
         "/v2/queues/{queue_name}/messages{?marker,limit,echo,include_claimed,include_delayed}",
         {
@@ -117,8 +118,7 @@ async def home(svc: Service, req: Request, admin_mode: bool = False) -> Response
 
 
 async def ping(svc: Service, req: Request) -> Response:
-    if req.method != "HEAD":
-        await svc.health.ping()
+    await svc.health.ping(req.caller, probe_store=req.method != "HEAD")
     return empty(204)
 
 
