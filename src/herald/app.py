@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
-from herald.service import Service
+from herald.service import BodyCipher, Service
 from herald.storage.base import Store
 from herald.storage.factory import open_store
 
@@ -29,7 +29,8 @@ class Herald:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.service = Service(store, settings.limits, clock)
+        key, old_keys = settings.encryption.keys()
+        self.service = Service(store, settings.limits, clock, BodyCipher(key, old_keys))
         self.identify: IdentityStep = identity_step(settings, store)
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -13,22 +13,27 @@ from collections.abc import Callable
 from herald.model import Limits
 from herald.service.claims import Claims
 from herald.service.context import Context
+from herald.service.encryption import BodyCipher
 from herald.service.health import Health
 from herald.service.messages import Messages
 from herald.service.names import check_queue_name
 from herald.service.queues import Queues
 from herald.storage.base import Store
 
-__all__ = ["Service", "check_queue_name"]
+__all__ = ["BodyCipher", "Service", "check_queue_name"]
 
 
 class Service:
     """Queues, messages and claims for many projects over one store."""
 
     def __init__(
-        self, store: Store, limits: Limits, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+        cipher: BodyCipher | None = None,
     ) -> None:
-        context = Context(store, limits, clock)
+        context = Context(store, limits, clock, cipher or BodyCipher())
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)

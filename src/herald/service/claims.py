@@ -22,6 +22,7 @@ class Claims:
         self._store = context.store
         self._limits = context.limits
         self._clock = context.clock
+        self._cipher = context.cipher
 
     async def create(
         self, caller: Caller, queue: str, limit: int | None, body: bytes
@@ -49,7 +50,14 @@ class Claims:
         if not claim.messages:
             await self._store.release_claim(caller.project, queue, claim.id, now)
             return None
-        return ClaimView(claim.id, claim.ttl, 0, views(claim.messages, now))
+        try:
+            messages = self._cipher.open_all(caller.project, queue, claim.messages)
+        except errors.EncryptionFailure:
+            # Nobody got these messages: they are claimable again at once, by a server
+            # that has the key perhaps, rather than after the claim's ttl.
+            await self._store.release_claim(caller.project, queue, claim.id, now)
+            raise
+        return ClaimView(claim.id, claim.ttl, 0, views(messages, now))
 
     async def get(self, caller: Caller, queue: str, claim_id: str) -> ClaimView:
         now = self._clock()
@@ -57,7 +65,8 @@ class Claims:
         if claim is None:
             raise _claim_not_found(claim_id, queue, caller.project)
         age = int(now - claim.updated)
-        return ClaimView(claim.id, claim.ttl, age, views(claim.messages, now))
+        messages = self._cipher.open_all(caller.project, queue, claim.messages)
+        return ClaimView(claim.id, claim.ttl, age, views(messages, now))
 
     async def update(self, caller: Caller, queue: str, claim_id: str, body: bytes) -> None:
         if not body.strip():
