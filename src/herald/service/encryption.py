@@ -102,10 +102,12 @@ class BodyCipher:
         return [self.open(project, queue, m) for m in messages]
 
     def _opened(self, project: str, queue: str, message_id: str, body: bytes) -> bytes:
+        # Clients are told of their own queue; the log also names the project.
         where = f"Message {message_id} in queue {queue}"
+        logged = f"{where} of project {project}"
         if len(body) < _HEADER_BYTES + _TAG_BYTES or body[1] != VERSION:
             raise errors.EncryptionFailure(
-                f"{where} is stored in an encrypted form this server does not know "
+                f"{logged} is stored in an encrypted form this server does not know "
                 f"(version {body[1] if len(body) > 1 else 'missing'}).",
                 public=f"{where} cannot be decrypted by this server.",
             )
@@ -114,7 +116,7 @@ class BodyCipher:
         candidates = self._keys.get(key_id)
         if not candidates:
             raise errors.EncryptionFailure(
-                f"{where} was encrypted with key {key_id.hex()}, which is neither "
+                f"{logged} was encrypted with key {key_id.hex()}, which is neither "
                 "[encryption] key nor one of old_keys.",
                 public=f"{where} was encrypted with a key this server does not have.",
             )
@@ -123,7 +125,7 @@ class BodyCipher:
             if opened is not None:
                 return opened
         raise errors.EncryptionFailure(
-            f"{where} does not authenticate under key {key_id.hex()}: it was damaged, "
+            f"{logged} does not authenticate under key {key_id.hex()}: it was damaged, "
             "or sealed for another project.",
             public=f"{where} cannot be decrypted: it is damaged.",
         )
