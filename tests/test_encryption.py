@@ -44,9 +44,28 @@ def test_a_sealed_body_describes_itself_and_opens_to_the_same_bytes() -> None:
 
 
 def test_every_seal_takes_a_fresh_nonce() -> None:
+    # More seals than one draw of nonces from the OS holds.
     cipher = BodyCipher(KEY)
-    nonces = {bytes(cipher.seal("p", BODY))[6:18] for _ in range(1000)}
-    assert len(nonces) == 1000
+    nonces = {bytes(cipher.seal("p", BODY))[6:18] for _ in range(10_000)}
+    assert len(nonces) == 10_000
+
+
+def test_a_forked_child_never_reuses_its_parents_nonces() -> None:
+    cipher = BodyCipher(KEY)
+    cipher.seal("p", BODY)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(writer, bytes(cipher.seal("p", BODY))[6:18])
+        os._exit(0)
+    os.close(writer)
+    try:
+        from_child = os.read(reader, 12)
+    finally:
+        os.close(reader)
+        os.waitpid(child, 0)
+    assert len(from_child) == 12
+    assert from_child != bytes(cipher.seal("p", BODY))[6:18]
 
 
 def test_an_unsealed_body_reads_as_it_is() -> None:

@@ -17,6 +17,7 @@ store operation, and must not make it unreadable there.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 
 import msgspec
@@ -34,6 +35,12 @@ _KEY_ID_BYTES = 4
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _HEADER_BYTES = 2 + _KEY_ID_BYTES + _NONCE_BYTES
+# Nonces drawn from the OS at a time. os.urandom releases the GIL, and a thread
+# that releases it while another runs Python waits up to the switch interval
+# to get it back: one call per message made posts to SQLite (whose writer
+# thread seals them) 2.4 times slower. Drawn in bulk, each nonce is still 96
+# bits from the OS, used once.
+_NONCES_PER_DRAW = 4096
 # Derived keys keep the configured key out of any direct use, should an
 # operator ever reuse it elsewhere; the labels make the two derivations distinct.
 _BODY_KEY_LABEL = b"herald message bodies v1"
@@ -60,11 +67,37 @@ class SealingKey:
             return None
 
 
+class _Nonces:
+    """Random 96-bit nonces, each handed out once, drawn from the OS in bulk."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._next = 0
+        # A forked child must never hand out the nonces its parent holds.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def take(self) -> bytes:
+        with self._lock:
+            if self._next >= len(self._pool):
+                self._pool = os.urandom(_NONCE_BYTES * _NONCES_PER_DRAW)
+                self._next = 0
+            start = self._next
+            self._next = start + _NONCE_BYTES
+            return self._pool[start : self._next]
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._next = 0
+
+
 class BodyCipher:
     """Seals bodies with the current key; opens them with the current or any old key."""
 
     def __init__(self, key: bytes | None = None, old_keys: Sequence[bytes] = ()) -> None:
         self._current = SealingKey(key) if key is not None else None
+        self._nonces = _Nonces()
         self._keys: dict[bytes, list[SealingKey]] = {}
         for each in [self._current, *map(SealingKey, old_keys)]:
             if each is not None:
@@ -83,7 +116,7 @@ class BodyCipher:
                 "This queue encrypts its messages, but the server has no encryption key.",
             )
         header = self._current.header
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = self._nonces.take()
         sealed = self._current.seal(header, nonce, bytes(body), project.encode())
         return msgspec.Raw(header + nonce + sealed)
 
