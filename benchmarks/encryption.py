@@ -1,0 +1,289 @@
+"""What encrypting a queue costs: the same wrk workloads on plain and encrypted queues of one
+Herald, taking turns in every round, plus the cipher's own time per body.
+
+One `herald serve` (a fresh SQLite file by default, `--store` for another) with an
+encryption key; for each workload 4 plain queues and 4 with `_enable_encrypt_messages`,
+reset and prefilled before each run. Workloads: POST 1 message, and claim 10 + delete
+each. The report gives the medians, the encrypted/plain ratio and p99.
+
+    python benchmarks/encryption.py --rounds 5 --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import json
+import os
+import time
+import timeit
+import urllib.request
+from typing import Any
+
+from benchlib import (
+    WORK,
+    herald_server,
+    herald_sqlite,
+    machine,
+    markdown_table,
+    median,
+    remove_work,
+    require_wrk,
+    run_wrk,
+    say,
+    timestamp,
+    write_results,
+)
+
+from herald.bench.runner import prepare
+from herald.bench.workload import BenchConfig
+
+PROJECT = "herald-bench"
+PATCH_TYPE = "application/openstack-messaging-v2.0-json-patch"
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    key: str
+    title: str
+    script: str
+    env: dict[str, str]
+    consumes: bool
+
+
+WORKLOADS = (
+    Workload("post1", "POST 1 message", "post.lua", {"MESSAGES_PER_POST": "1"}, False),
+    Workload(
+        "claim_each",
+        "claim 10 + delete each",
+        "claim_delete.lua",
+        {"MESSAGES_PER_CLAIM": "10", "DELETE": "each"},
+        True,
+    ),
+)
+VARIANTS = ("plain", "encrypted")
+
+
+def encrypt_queues(url: str, names: list[str]) -> None:
+    """Turn on `_enable_encrypt_messages` on each queue with a JSON-patch PATCH."""
+    body = json.dumps(
+        [{"op": "add", "path": "/metadata/_enable_encrypt_messages", "value": True}]
+    ).encode()
+    for name in names:
+        request = urllib.request.Request(
+            f"{url}/v2/queues/{name}",
+            method="PATCH",
+            data=body,
+            headers={
+                "Client-ID": "3c5a6d8e-2b1f-4e7a-9c0d-6f4b2a1e8d35",
+                "X-Project-ID": PROJECT,
+                "Content-Type": PATCH_TYPE,
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"PATCH {name} answered {answer.status}")
+
+
+def run_one(
+    url: str, workload: Workload, variant: str, args: argparse.Namespace, rate: dict[str, float]
+) -> dict[str, Any]:
+    """Reset the variant's queues, encrypt them if asked, prefill, warm up, measure once."""
+    prefix = f"{variant}-{workload.key}"
+    config = BenchConfig(
+        url=url,
+        project=PROJECT,
+        queues=args.queues,
+        queue_prefix=prefix,
+        message_size=args.message_size,
+    )
+    asyncio.run(prepare(config))
+    if variant == "encrypted":
+        encrypt_queues(url, list(config.queue_names))
+    prefill = 0
+    if workload.consumes:
+        # Enough for the run at the best rate seen so far, with room to spare.
+        needed = rate[variant] * (args.duration + args.warmup) * 1.5 + 2000
+        prefill = min(int(needed / args.queues) + 1, 250_000)
+        asyncio.run(prepare(dataclasses.replace(config, prefill=prefill, reset=False)))
+    env = {
+        **workload.env,
+        "QUEUES": str(args.queues),
+        "QUEUE_PREFIX": prefix,
+        "MESSAGE_SIZE": str(args.message_size),
+        "PROJECT": PROJECT,
+    }
+    if args.warmup > 0:
+        run_wrk(url, workload.script, duration=args.warmup, connections=args.connections, env=env)
+    result = run_wrk(
+        url, workload.script, duration=args.duration, connections=args.connections, env=env
+    )
+    seconds = result["duration_s"]
+    dry = False
+    if workload.consumes:
+        # As in compare.py: a claim that found nothing is a claim sent without a 201.
+        empty = max(
+            0, result["claims_sent"] - result["claims_full"] - result["failed"] - args.connections
+        )
+        done = max(0, result["answers_204"] - empty)
+        sent = result["deletes_sent"]
+        messages = round(result["ids_sent"] * min(1.0, done / sent)) if sent else 0
+        dry = empty > 0
+        rate[variant] = max(rate[variant] * (2.0 if dry else 1.0), messages / seconds)
+    else:
+        messages = result["posted"]
+    return {
+        "workload": workload.key,
+        "variant": variant,
+        "msgs_per_s": round(messages / seconds, 1),
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "errors": sum(result["errors"].values()),
+        "ran_dry": dry,
+        "prefill_per_queue": prefill,
+        "wrk": result,
+    }
+
+
+def cipher_costs(size: int) -> dict[str, float]:
+    """Microseconds to seal and to open one body of `size` bytes, in this process."""
+    import msgspec
+
+    from herald.model import StoredMessage
+    from herald.service.encryption import BodyCipher
+
+    cipher = BodyCipher(os.urandom(32))
+    body = msgspec.Raw(json.dumps({"event": "bench", "data": "x" * max(0, size - 30)}).encode())
+    sealed = StoredMessage("1", cipher.seal(PROJECT, body), 3600, 0.0, None, 0)
+    plain = StoredMessage("1", body, 3600, 0.0, None, 0)
+    count = 20_000
+
+    def best(statement: Any) -> float:
+        return min(timeit.repeat(statement, number=count, repeat=5)) / count * 1e6
+
+    return {
+        "seal_us": round(best(lambda: cipher.seal(PROJECT, body)), 2),
+        "open_us": round(best(lambda: cipher.open(PROJECT, "q", sealed)), 2),
+        "open_plain_us": round(best(lambda: cipher.open(PROJECT, "q", plain)), 3),
+    }
+
+
+def render(
+    runs: list[dict[str, Any]], costs: dict[str, float], args: argparse.Namespace, info: Any
+) -> str:
+    rows = []
+    summary: dict[str, Any] = {}
+    for workload in WORKLOADS:
+        cells = {}
+        for variant in VARIANTS:
+            mine = [r for r in runs if r["workload"] == workload.key and r["variant"] == variant]
+            cells[variant] = {
+                "msgs_per_s": median([r["msgs_per_s"] for r in mine]),
+                "p99_ms": median([r["p99_ms"] for r in mine]),
+                "range": (
+                    min((r["msgs_per_s"] for r in mine), default=0),
+                    max((r["msgs_per_s"] for r in mine), default=0),
+                ),
+                "errors": sum(r["errors"] for r in mine),
+                "ran_dry": sum(1 for r in mine if r["ran_dry"]),
+            }
+        summary[workload.key] = cells
+        plain, sealed = cells["plain"], cells["encrypted"]
+        ratio = sealed["msgs_per_s"] / plain["msgs_per_s"] if plain["msgs_per_s"] else 0.0
+        row = [workload.title]
+        for cell in (plain, sealed):
+            text = (
+                f"{cell['msgs_per_s']:,.0f} ({cell['range'][0]:,.0f}-{cell['range'][1]:,.0f}; "
+                f"p99 {cell['p99_ms']:.1f} ms)"
+            )
+            if cell["errors"]:
+                text += f" ⚠ {cell['errors']} errors"
+            if cell["ran_dry"]:
+                text += " ⚠ queues ran dry"
+            row.append(text)
+        rows.append([*row, f"{ratio:.2f}x"])
+    return "\n".join(
+        [
+            f"Messages/s, median (range) of {args.rounds} rounds of {args.duration:g} s after "
+            f"{args.warmup:g} s warm-up, wrk -t1 -c{args.connections}, {args.queues} queues, "
+            f"{args.message_size}-byte messages, store {args.store or 'SQLite'} "
+            f"({args.workers} worker). Load average at start {info['load_average']} "
+            f"on {info['cores']} cores.",
+            "",
+            markdown_table(
+                ["workload", "plain queues", "encrypted queues", "encrypted / plain"], rows
+            ),
+            "",
+            f"The cipher alone, per {args.message_size}-byte body: seal {costs['seal_us']} µs, "
+            f"open {costs['open_us']} µs, a plain body passed through "
+            f"{costs['open_plain_us']} µs.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--rounds", type=int, default=5)
+    add("--duration", type=float, default=5.0, help="seconds per measured wrk run")
+    add("--warmup", type=float, default=1.0, help="seconds of unmeasured wrk before each run")
+    add("--connections", type=int, default=32)
+    add("--queues", type=int, default=4)
+    add("--message-size", type=int, default=200)
+    add("--workers", type=int, default=1)
+    add("--store", help="store URI (default: a fresh SQLite file under benchmarks/.work/)")
+    args = parser.parse_args(argv)
+    require_wrk()
+    info = machine()
+    WORK.mkdir(parents=True, exist_ok=True)
+    name = "encryption"
+    if args.store:
+        server = herald_server(name, args.store, workers=args.workers)
+    else:
+        server = herald_sqlite(name, workers=args.workers)
+    server.env["HERALD_ENCRYPTION_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    runs: list[dict[str, Any]] = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    rate = dict.fromkeys(VARIANTS, 5000.0)
+    costs = cipher_costs(args.message_size)
+    server.start()
+    try:
+        for round_ in range(args.rounds):
+            for index, workload in enumerate(WORKLOADS):
+                # Alternate which variant goes first, so drift on the host hits both alike.
+                order = VARIANTS if (round_ + index) % 2 == 0 else VARIANTS[::-1]
+                for variant in order:
+                    run = run_one(server.url, workload, variant, args, rate)
+                    for _ in range(2):
+                        if not run["ran_dry"]:
+                            break
+                        run = run_one(server.url, workload, variant, args, rate)
+                    run["round"] = round_ + 1
+                    runs.append(run)
+                    say(
+                        f"round {round_ + 1}/{args.rounds} {workload.title:<24} {variant:<9} "
+                        f"{run['msgs_per_s']:>9,.0f} msgs/s  p99 {run['p99_ms']:6.1f} ms  "
+                        f"errors {run['errors']}"
+                    )
+    finally:
+        server.stop()
+        if not args.store:
+            remove_work(name)
+    markdown = render(runs, costs, args, info)
+    document = {
+        "started": started,
+        "machine": info,
+        "settings": vars(args),
+        "cipher": costs,
+        "runs": runs,
+    }
+    json_path, md_path = write_results(f"encryption-{timestamp()}", document, markdown)
+    print(markdown)
+    say(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
