@@ -34,7 +34,8 @@ VERSION = 1
 _KEY_ID_BYTES = 4
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-_HEADER_BYTES = 2 + _KEY_ID_BYTES + _NONCE_BYTES
+_PREFIX_BYTES = 2 + _KEY_ID_BYTES  # mark, version, key id: the part every body of a key shares
+_HEADER_BYTES = _PREFIX_BYTES + _NONCE_BYTES
 # Nonces drawn from the OS at a time. os.urandom releases the GIL, and a thread
 # that releases it while another runs Python waits up to the switch interval
 # to get it back: one call per message made posts to SQLite (whose writer
@@ -122,12 +123,12 @@ class BodyCipher:
 
     def open(self, project: str, queue: str, message: StoredMessage) -> StoredMessage:
         """The message with its body opened; unsealed bodies come back unchanged."""
-        body = bytes(message.body)
-        if not body or body[0] != MARK:
+        # Most bodies are plain: look at the first byte without copying any.
+        first = memoryview(message.body)[:1]
+        if not first or first[0] != MARK:
             return message
-        return msgspec.structs.replace(
-            message, body=msgspec.Raw(self._opened(project, queue, message.id, body))
-        )
+        opened = self._opened(project, queue, message.id, bytes(message.body))
+        return msgspec.structs.replace(message, body=msgspec.Raw(opened))
 
     def open_all(
         self, project: str, queue: str, messages: list[StoredMessage]
@@ -144,7 +145,8 @@ class BodyCipher:
                 f"(version {body[1] if len(body) > 1 else 'missing'}).",
                 public=f"{where} cannot be decrypted by this server.",
             )
-        header, nonce, sealed = body[:6], body[6:_HEADER_BYTES], body[_HEADER_BYTES:]
+        header, nonce = body[:_PREFIX_BYTES], body[_PREFIX_BYTES:_HEADER_BYTES]
+        sealed = body[_HEADER_BYTES:]
         key_id = header[2:]
         candidates = self._keys.get(key_id)
         if not candidates:
