@@ -4,7 +4,9 @@ Herald, taking turns in every round, plus the cipher's own time per body.
 One `herald serve` (a fresh SQLite file by default, `--store` for another) with an
 encryption key; for each workload 4 plain queues and 4 with `_enable_encrypt_messages`,
 reset and prefilled before each run. Workloads: POST 1 message, and claim 10 + delete
-each. The report gives the medians, the encrypted/plain ratio and p99.
+each. The report gives the medians, the encrypted/plain ratios (of the medians, and
+within each round, whose two runs were back to back), p99, and the server's CPU time
+per message, which other load on a shared host moves less than the rates.
 
     python benchmarks/encryption.py --rounds 5 --duration 5
 """
@@ -20,10 +22,12 @@ import os
 import time
 import timeit
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from benchlib import (
     WORK,
+    Server,
     herald_server,
     herald_sqlite,
     machine,
@@ -36,6 +40,7 @@ from benchlib import (
     timestamp,
     write_results,
 )
+from soak import cpu_seconds
 
 from herald.bench.runner import prepare
 from herald.bench.workload import BenchConfig
@@ -87,10 +92,22 @@ def encrypt_queues(url: str, names: list[str]) -> None:
                 raise RuntimeError(f"PATCH {name} answered {answer.status}")
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds of the server process and its worker processes so far."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
 def run_one(
-    url: str, workload: Workload, variant: str, args: argparse.Namespace, rate: dict[str, float]
+    server: Server,
+    workload: Workload,
+    variant: str,
+    args: argparse.Namespace,
+    rate: dict[str, float],
 ) -> dict[str, Any]:
     """Reset the variant's queues, encrypt them if asked, prefill, warm up, measure once."""
+    url = server.url
+    assert server.process is not None
     prefix = f"{variant}-{workload.key}"
     config = BenchConfig(
         url=url,
@@ -117,9 +134,11 @@ def run_one(
     }
     if args.warmup > 0:
         run_wrk(url, workload.script, duration=args.warmup, connections=args.connections, env=env)
+    cpu_before = server_cpu(server.process.pid)
     result = run_wrk(
         url, workload.script, duration=args.duration, connections=args.connections, env=env
     )
+    cpu = server_cpu(server.process.pid) - cpu_before
     seconds = result["duration_s"]
     dry = False
     if workload.consumes:
@@ -138,6 +157,8 @@ def run_one(
         "workload": workload.key,
         "variant": variant,
         "msgs_per_s": round(messages / seconds, 1),
+        # Less moved by other load on the host than the rate is.
+        "server_cpu_us_per_msg": round(cpu / messages * 1e6, 1) if messages else None,
         "p50_ms": result["p50_ms"],
         "p99_ms": result["p99_ms"],
         "errors": sum(result["errors"].values()),
@@ -170,10 +191,24 @@ def cipher_costs(size: int) -> dict[str, float]:
     }
 
 
+def round_ratios(runs: list[dict[str, Any]], workload: str, measure: str) -> list[float]:
+    """Encrypted over plain `measure` within each round."""
+    by_round: dict[int, dict[str, float]] = {}
+    for run in runs:
+        if run["workload"] == workload and run[measure] is not None:
+            by_round.setdefault(run["round"], {})[run["variant"]] = run[measure]
+    return [
+        pair["encrypted"] / pair["plain"]
+        for pair in by_round.values()
+        if pair.get("plain") and "encrypted" in pair
+    ]
+
+
 def render(
     runs: list[dict[str, Any]], costs: dict[str, float], args: argparse.Namespace, info: Any
 ) -> str:
     rows = []
+    cpu_rows = []
     summary: dict[str, Any] = {}
     for workload in WORKLOADS:
         cells = {}
@@ -186,12 +221,17 @@ def render(
                     min((r["msgs_per_s"] for r in mine), default=0),
                     max((r["msgs_per_s"] for r in mine), default=0),
                 ),
+                "cpu_us": median([r["server_cpu_us_per_msg"] or 0.0 for r in mine]),
                 "errors": sum(r["errors"] for r in mine),
                 "ran_dry": sum(1 for r in mine if r["ran_dry"]),
             }
         summary[workload.key] = cells
         plain, sealed = cells["plain"], cells["encrypted"]
         ratio = sealed["msgs_per_s"] / plain["msgs_per_s"] if plain["msgs_per_s"] else 0.0
+        # The two variants of a round ran back to back: their ratio is spared the
+        # drift of a shared host between rounds.
+        paired = round_ratios(runs, workload.key, "msgs_per_s")
+        cpu_paired = round_ratios(runs, workload.key, "server_cpu_us_per_msg")
         row = [workload.title]
         for cell in (plain, sealed):
             text = (
@@ -203,7 +243,17 @@ def render(
             if cell["ran_dry"]:
                 text += " ⚠ queues ran dry"
             row.append(text)
-        rows.append([*row, f"{ratio:.2f}x"])
+        spread = f"{min(paired):.2f}-{max(paired):.2f}" if paired else "-"
+        rows.append([*row, f"{ratio:.2f}x", f"{median(paired):.2f}x ({spread})"])
+        cpu_spread = f"{min(cpu_paired):.2f}-{max(cpu_paired):.2f}" if cpu_paired else "-"
+        cpu_rows.append(
+            [
+                workload.title,
+                f"{plain['cpu_us']:.1f}",
+                f"{sealed['cpu_us']:.1f}",
+                f"{median(cpu_paired):.2f}x ({cpu_spread})",
+            ]
+        )
     return "\n".join(
         [
             f"Messages/s, median (range) of {args.rounds} rounds of {args.duration:g} s after "
@@ -213,7 +263,26 @@ def render(
             f"on {info['cores']} cores.",
             "",
             markdown_table(
-                ["workload", "plain queues", "encrypted queues", "encrypted / plain"], rows
+                [
+                    "workload",
+                    "plain queues",
+                    "encrypted queues",
+                    "encrypted / plain, medians",
+                    "encrypted / plain, per round: median (range)",
+                ],
+                rows,
+            ),
+            "",
+            "Server CPU (user + system, all its threads) per message, µs, median of the rounds:",
+            "",
+            markdown_table(
+                [
+                    "workload",
+                    "plain queues",
+                    "encrypted queues",
+                    "encrypted / plain, per round: median (range)",
+                ],
+                cpu_rows,
             ),
             "",
             f"The cipher alone, per {args.message_size}-byte body: seal {costs['seal_us']} µs, "
@@ -255,16 +324,17 @@ def main(argv: list[str] | None = None) -> int:
                 # Alternate which variant goes first, so drift on the host hits both alike.
                 order = VARIANTS if (round_ + index) % 2 == 0 else VARIANTS[::-1]
                 for variant in order:
-                    run = run_one(server.url, workload, variant, args, rate)
+                    run = run_one(server, workload, variant, args, rate)
                     for _ in range(2):
                         if not run["ran_dry"]:
                             break
-                        run = run_one(server.url, workload, variant, args, rate)
+                        run = run_one(server, workload, variant, args, rate)
                     run["round"] = round_ + 1
                     runs.append(run)
                     say(
                         f"round {round_ + 1}/{args.rounds} {workload.title:<24} {variant:<9} "
                         f"{run['msgs_per_s']:>9,.0f} msgs/s  p99 {run['p99_ms']:6.1f} ms  "
+                        f"server CPU {run['server_cpu_us_per_msg']} µs/msg  "
                         f"errors {run['errors']}"
                     )
     finally:
