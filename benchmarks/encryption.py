@@ -47,6 +47,7 @@ from herald.bench.workload import BenchConfig
 
 PROJECT = "herald-bench"
 PATCH_TYPE = "application/openstack-messaging-v2.0-json-patch"
+ENCRYPTED = {"_enable_encrypt_messages": True}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +169,69 @@ def run_one(
     }
 
 
+async def service_costs(
+    store_uri: str, size: int, rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """CPU µs per message of the service over the store in this process, without HTTP:
+    posts of one message (32 in flight) and claims of 10 with a delete each, on a plain
+    and an encrypted queue taking turns; one figure per round."""
+    import resource
+
+    from herald.identity import Caller
+    from herald.model import Limits
+    from herald.service import BodyCipher, Service
+    from herald.storage.factory import open_store
+
+    store = open_store(store_uri)
+    await store.open()
+    service = Service(store, Limits(), cipher=BodyCipher(os.urandom(32)))
+    caller = Caller(project="herald-bench-inprocess", client_id="0" * 32)
+    metadata = {"plain": b"", "encrypted": json.dumps(ENCRYPTED).encode()}
+    data = "x" * max(0, size - 40)
+    post = json.dumps({"messages": [{"ttl": 3600, "body": {"data": data}}]}).encode()
+    count = 3000
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    async def gathered(job: Any, times: int) -> None:
+        slots = asyncio.Semaphore(32)
+
+        async def one() -> None:
+            async with slots:
+                await job()
+
+        await asyncio.gather(*(one() for _ in range(times)))
+
+    async def claim_and_delete(queue: str) -> None:
+        claim = await service.claims.create(caller, queue, 10, b'{"ttl": 60}')
+        assert claim is not None
+        for message in claim.messages:
+            await service.messages.delete(caller, queue, message.id, claim.id)
+
+    found: dict[str, dict[str, list[float]]] = {
+        "post1": {v: [] for v in VARIANTS},
+        "claim_each": {v: [] for v in VARIANTS},
+    }
+    try:
+        for round_ in range(rounds):
+            for variant in VARIANTS if round_ % 2 == 0 else VARIANTS[::-1]:
+                queue = f"inprocess-{variant}"
+                await service.queues.delete(caller, queue)
+                await service.queues.create(caller, queue, metadata[variant])
+                began = cpu()
+                await gathered(lambda q=queue: service.messages.post(caller, q, post), count)
+                found["post1"][variant].append(round((cpu() - began) / count * 1e6, 1))
+                began = cpu()
+                await gathered(lambda q=queue: claim_and_delete(q), count // 10)
+                found["claim_each"][variant].append(round((cpu() - began) / count * 1e6, 1))
+                await service.queues.delete(caller, queue)
+    finally:
+        await store.close()
+    return found
+
+
 def cipher_costs(size: int) -> dict[str, float]:
     """Microseconds to seal and to open one body of `size` bytes, in this process."""
     import msgspec
@@ -205,7 +269,11 @@ def round_ratios(runs: list[dict[str, Any]], workload: str, measure: str) -> lis
 
 
 def render(
-    runs: list[dict[str, Any]], costs: dict[str, float], args: argparse.Namespace, info: Any
+    runs: list[dict[str, Any]],
+    costs: dict[str, float],
+    inprocess: dict[str, dict[str, list[float]]],
+    args: argparse.Namespace,
+    info: Any,
 ) -> str:
     rows = []
     cpu_rows = []
@@ -254,6 +322,20 @@ def render(
                 f"{median(cpu_paired):.2f}x ({cpu_spread})",
             ]
         )
+    inprocess_rows = []
+    for workload in WORKLOADS:
+        figures = inprocess[workload.key]
+        pairs = zip(figures["plain"], figures["encrypted"], strict=True)
+        ratios = [sealed / plain for plain, sealed in pairs if plain]
+        inprocess_rows.append(
+            [
+                workload.title,
+                f"{median(figures['plain']):.1f} ({min(figures['plain'])}-{max(figures['plain'])})",
+                f"{median(figures['encrypted']):.1f} "
+                f"({min(figures['encrypted'])}-{max(figures['encrypted'])})",
+                f"{median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+            ]
+        )
     return "\n".join(
         [
             f"Messages/s, median (range) of {args.rounds} rounds of {args.duration:g} s after "
@@ -283,6 +365,14 @@ def render(
                     "encrypted / plain, per round: median (range)",
                 ],
                 cpu_rows,
+            ),
+            "",
+            "The service alone, in this process over the same store (no HTTP), CPU µs per "
+            f"message, median (range) of {args.rounds} rounds:",
+            "",
+            markdown_table(
+                ["workload", "plain queue", "encrypted queue", "encrypted / plain per round"],
+                inprocess_rows,
             ),
             "",
             f"The cipher alone, per {args.message_size}-byte body: seal {costs['seal_us']} µs, "
@@ -317,6 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
     rate = dict.fromkeys(VARIANTS, 5000.0)
     costs = cipher_costs(args.message_size)
+    say("timing the service in this process")
+    inprocess = asyncio.run(
+        service_costs(
+            args.store or f"sqlite:///{WORK / name / 'inprocess.sqlite3'}",
+            args.message_size,
+            args.rounds,
+        )
+    )
     server.start()
     try:
         for round_ in range(args.rounds):
@@ -341,12 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         if not args.store:
             remove_work(name)
-    markdown = render(runs, costs, args, info)
+    markdown = render(runs, costs, inprocess, args, info)
     document = {
         "started": started,
         "machine": info,
         "settings": vars(args),
         "cipher": costs,
+        "in_process_cpu_us_per_msg": inprocess,
         "runs": runs,
     }
     json_path, md_path = write_results(f"encryption-{timestamp()}", document, markdown)
