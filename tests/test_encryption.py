@@ -177,15 +177,26 @@ def test_a_malformed_key_is_named_without_its_value(environ: dict[str, str], nam
         assert value not in str(caught.value)
 
 
-def test_a_malformed_key_stops_start_up_with_one_line(tmp_path: Path) -> None:
-    secret = text(KEY[:31])
-    code, output = failed_start(tmp_path, env={"HERALD_ENCRYPTION_KEY": secret})
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"HERALD_ENCRYPTION_KEY": text(KEY[:31])}, "key must be base64 of 32 bytes, not of 31"),
+        (
+            {"HERALD_ENCRYPTION_KEY": text(KEY), "HERALD_ENCRYPTION_OLD_KEYS": text(OTHER[:8])},
+            "old_keys[0] must be base64 of 32 bytes, not of 8",
+        ),
+        ({"HERALD_ENCRYPTION_OLD_KEYS": text(OTHER)}, "old_keys need a current key"),
+    ],
+)
+def test_a_malformed_key_stops_start_up_with_one_line(
+    tmp_path: Path, environ: dict[str, str], named: str
+) -> None:
+    code, output = failed_start(tmp_path, env=environ)
     assert code == 2
-    assert output.strip().splitlines() == [
-        "herald: invalid setting: encryption key must be base64 of 32 bytes, not of 31 "
-        "- at `$.encryption`"
-    ]
-    assert secret not in output
+    [line] = output.strip().splitlines()
+    assert line.startswith("herald: invalid setting: encryption ") and named in line, line
+    for value in environ.values():
+        assert value not in output
 
 
 # A server that lost its key
