@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -97,11 +98,20 @@ def server_environ() -> dict[str, str]:
 
 
 class ServerProcess:
-    """`herald serve` in a subprocess on a free port."""
+    """`herald serve` in a subprocess on a free port; with `tls`, the context a client
+    trusts the server's certificate with, and an https URL."""
 
-    def __init__(self, store: str, workdir: Path, *args: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        store: str,
+        workdir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.store = store
         self.workdir = workdir
         self.args = args
@@ -130,7 +140,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"herald serve exited: {self.log.read_text()}")
             try:
-                if httpx.get(self.url + "/", timeout=1).status_code == 300:
+                answer = httpx.get(self.url + "/", timeout=1, verify=self.tls or True)
+                if answer.status_code == 300:
                     return self
             except httpx.TransportError:
                 pass
@@ -157,3 +168,16 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings on a fresh SQLite file under `tmp_path`, ignoring HERALD_* variables."""
     store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
     return load_settings(environ={}, overrides={"store": store, **overrides})
+
+
+def failed_start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `herald serve` that must stop at start-up; its exit code and everything it said."""
+    result = subprocess.run(
+        [sys.executable, "-m", "herald", "serve", "--port", "0", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**server_environ(), **(env or {})},
+    )
+    return result.returncode, result.stdout + result.stderr

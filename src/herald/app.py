@@ -17,7 +17,7 @@ from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
-from herald.service import Service
+from herald.service import BodyCipher, Service
 from herald.storage.base import Store
 from herald.storage.factory import open_store
 
@@ -34,7 +34,11 @@ class Herald:
         self.store = store
         signer = Signer(settings.signed_url.secret_key)
         policy = load_policy(settings.policy_file)
-        self.service = Service(store, settings.limits, clock, policy=policy, signer=signer)
+        key, old_keys = settings.encryption.keys()
+        cipher = BodyCipher(key, old_keys)
+        self.service = Service(
+            store, settings.limits, clock, policy=policy, signer=signer, cipher=cipher
+        )
         # Pre-signed URLs are judged ahead of whichever step `auth` chose.
         self.identify: IdentityStep = SignedUrls(
             identity_step(settings, store), signer, client_id_rule(settings), clock

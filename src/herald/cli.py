@@ -19,6 +19,7 @@ from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, settings_environ
 from herald.storage.factory import open_store
 from herald.storage.kit import redacted
+from herald.tls import check_tls_files
 from herald.transport.http.protocol import HeraldHttpProtocol
 
 
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the last commits on power loss",
     )
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--ssl-certfile", help="PEM certificate (chain) to serve HTTPS with")
+    serve.add_argument("--ssl-keyfile", help="PEM private key of --ssl-certfile, unencrypted")
     bench_cli.add_parser(commands)
     keys_cli.add_parser(commands)
     return parser
@@ -81,10 +84,14 @@ def serve(args: argparse.Namespace) -> int:
                 "workers": args.workers,
                 "durability": args.durability,
                 "log_level": args.log_level,
+                "ssl_certfile": args.ssl_certfile,
+                "ssl_keyfile": args.ssl_keyfile,
             },
             warn=lambda message: print(f"herald: {message}", file=sys.stderr),
         )
         load_policy(settings.policy_file)
+        if settings.ssl_certfile:
+            check_tls_files(settings.ssl_certfile, settings.ssl_keyfile)
         durability = asyncio.run(_check_store(settings))
     except (ConfigError, ValueError, OSError) as exc:
         print(f"herald: {exc}", file=sys.stderr)
@@ -109,6 +116,8 @@ def serve(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": 30,
         "timeout_keep_alive": settings.keep_alive_timeout,
     }
+    if settings.ssl_certfile:
+        options.update(ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile)
     if settings.workers > 1:
         # Workers are new processes: hand them the merged settings.
         os.environ.update(settings_environ(settings))
@@ -134,8 +143,9 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     port = sock.getsockname()[1]
     workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
+    scheme = "https" if settings.ssl_certfile else "http"
     print(
-        f"Herald {__version__} serving http://{_host_in_url(settings.host)}:{port}/ "
+        f"Herald {__version__} serving {scheme}://{_host_in_url(settings.host)}:{port}/ "
         f"with store {redacted(settings.store)} ({durability}, {workers}), "
         f"auth {AUTH_NOTES[settings.auth]}",
         flush=True,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
+import typing
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -55,10 +58,42 @@ class ApiKeySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("apikey cache_seconds must be from 0 to 3600")
 
 
+ENCRYPTION_KEY_BYTES = 32
+
+
 class EncryptionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The key queues with `_enable_encrypt_messages` encrypt bodies with (base64, 32 bytes)."""
+    """The key queues with `_enable_encrypt_messages` encrypt bodies with, and older keys
+    that still open what they encrypted; each is base64 of 32 random bytes."""
 
     key: str = ""
+    old_keys: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Decoding now stops start-up on a bad key instead of failing the first post.
+        self.keys()
+        if self.old_keys and not self.key:
+            raise ValueError("encryption old_keys need a current key: set [encryption] key too")
+
+    def keys(self) -> tuple[bytes | None, list[bytes]]:
+        """The current key (None without one) and the old keys, decoded."""
+        current = decode_key(self.key, "encryption key") if self.key else None
+        old = [decode_key(k, f"encryption old_keys[{i}]") for i, k in enumerate(self.old_keys)]
+        return current, old
+
+
+def decode_key(text: str, name: str) -> bytes:
+    """The bytes of a base64 key; the error names the setting, never its value."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        raise ValueError(
+            f"{name} is not base64: expected base64 of {ENCRYPTION_KEY_BYTES} random bytes"
+        ) from None
+    if len(key) != ENCRYPTION_KEY_BYTES:
+        raise ValueError(
+            f"{name} must be base64 of {ENCRYPTION_KEY_BYTES} bytes, not of {len(key)}"
+        )
+    return key
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -117,6 +152,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 "client id lengths must satisfy 1 <= min_length_client_id "
                 f"({self.min_length_client_id}) <= max_length_client_id "
                 f"({self.max_length_client_id})"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError(
+                "ssl_certfile and ssl_keyfile go together: set both to serve TLS, or neither"
             )
 
 
@@ -178,7 +217,8 @@ def load_settings(
         elif name in _LIMITS:
             limits[name] = value
         elif (found := _table_key(name)) is not None:
-            tables[found[0]][found[1]] = value
+            table, field = found
+            tables[table][field] = _environment_value(_TABLES[table], field, value)
         else:
             # The environment is shared with other tools, so a stray HERALD_*
             # variable is worth a warning, not a refusal to start.
@@ -199,6 +239,14 @@ def load_settings(
         raise ConfigError(f"invalid setting: {exc}") from exc
 
 
+def _environment_value(kind: type[msgspec.Struct], field: str, value: str) -> Any:
+    """A variable's text as the field takes it: a list field is comma-separated."""
+    info = next(f for f in msgspec.structs.fields(kind) if f.name == field)
+    if typing.get_origin(info.type) is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
@@ -210,7 +258,13 @@ def settings_environ(settings: Settings) -> dict[str, str]:
     for table in _TABLES:
         flat.update({f"{table}_{key}": value for key, value in plain.pop(table).items()})
     flat.update(plain)
-    return {
-        ENV_PREFIX + name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
-        for name, value in flat.items()
-    }
+    return {ENV_PREFIX + name.upper(): _environment_text(value) for name, value in flat.items()}
+
+
+def _environment_text(value: Any) -> str:
+    """A setting as `load_settings` reads it back from the environment."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)

@@ -111,6 +111,21 @@ class UnsupportedMediaType(HeraldError):
     code = "unsupported_media_type"
 
 
+class EncryptionFailure(HeraldError):
+    """A body the server cannot encrypt or decrypt with its keys: a fault of its settings
+    or of the store, never of the request. Clients are told `public`; the log gets more."""
+
+    code = "encryption_failure"
+
+    def __init__(self, description: str = "", *, public: str | None = None) -> None:
+        super().__init__(description)
+        self.public = public or description
+
+    @property
+    def public_description(self) -> str:
+        return self.public
+
+
 class ServiceUnavailable(HeraldError):
     """The storage backend failed or is out of reach; the client may retry.
 

@@ -15,6 +15,7 @@ from herald.auth.signed_urls import Signer
 from herald.model import Limits
 from herald.service.claims import Claims
 from herald.service.context import Context
+from herald.service.encryption import BodyCipher
 from herald.service.health import Health
 from herald.service.messages import Messages
 from herald.service.names import check_queue_name
@@ -22,7 +23,7 @@ from herald.service.queues import Queues
 from herald.service.sharing import Sharing
 from herald.storage.base import Store
 
-__all__ = ["Service", "check_queue_name"]
+__all__ = ["BodyCipher", "Service", "check_queue_name"]
 
 
 class Service:
@@ -36,8 +37,9 @@ class Service:
         *,
         policy: Policy | None = None,
         signer: Signer | None = None,
+        cipher: BodyCipher | None = None,
     ) -> None:
-        context = Context(store, limits, clock, policy or Policy())
+        context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher())
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)

@@ -27,6 +27,7 @@ class Claims:
         self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
+        self._cipher = context.cipher
 
     @action("claims:create")
     async def create(
@@ -55,7 +56,14 @@ class Claims:
         if not claim.messages:
             await self._store.release_claim(caller.project, queue, claim.id, now)
             return None
-        return ClaimView(claim.id, claim.ttl, 0, views(claim.messages, now))
+        try:
+            messages = self._cipher.open_all(caller.project, queue, claim.messages)
+        except errors.EncryptionFailure:
+            # Nobody got these messages: they are claimable again at once, by a server
+            # that has the key perhaps, rather than after the claim's ttl.
+            await self._store.release_claim(caller.project, queue, claim.id, now)
+            raise
+        return ClaimView(claim.id, claim.ttl, 0, views(messages, now))
 
     @action("claims:get")
     async def get(self, caller: Caller, queue: str, claim_id: str) -> ClaimView:
@@ -64,7 +72,8 @@ class Claims:
         if claim is None:
             raise _claim_not_found(claim_id, queue, caller.project)
         age = int(now - claim.updated)
-        return ClaimView(claim.id, claim.ttl, age, views(claim.messages, now))
+        messages = self._cipher.open_all(caller.project, queue, claim.messages)
+        return ClaimView(claim.id, claim.ttl, age, views(messages, now))
 
     @action("claims:update")
     async def update(self, caller: Caller, queue: str, claim_id: str, body: bytes) -> None:

@@ -1,4 +1,4 @@
-"""What every operation shares: the store, the limits, the clock and the access policy."""
+"""What every operation shares: the store, limits, clock, access policy and body cipher."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import msgspec
 
 from herald.auth.policy import Policy
 from herald.model import Limits
+from herald.service.encryption import BodyCipher
 from herald.storage.base import Store
 
 
 class Context(msgspec.Struct, frozen=True):
     """The store the operations act on, the API's limits, the clock read once per request,
-    and the policy every operation's caller is checked against."""
+    the policy every caller is checked against, and the cipher of message bodies."""
 
     store: Store
     limits: Limits
     clock: Callable[[], float] = time.time
     policy: Policy = msgspec.field(default_factory=Policy)
+    cipher: BodyCipher = msgspec.field(default_factory=BodyCipher)

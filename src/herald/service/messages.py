@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
 
 from herald import errors
 from herald.identity import Caller
-from herald.model import MessageIn, MessageQuery, MessageView, NewMessage
+from herald.model import MessageIn, MessageQuery, MessageView, NewMessage, StoredMessage
 from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
@@ -52,6 +53,7 @@ class Messages:
         self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
+        self._cipher = context.cipher
 
     @action("messages:create")
     async def post(self, caller: Caller, queue: str, body: bytes) -> list[str]:
@@ -59,6 +61,8 @@ class Messages:
         posted = _post_document(body)
         size = len(body)
         limits = self._limits
+        cipher = self._cipher
+        project = caller.project
 
         def prepare(metadata: dict[str, Any]) -> list[NewMessage]:
             policy = policy_of(metadata)
@@ -69,17 +73,19 @@ class Messages:
                 raise errors.InvalidRequest("No messages to enqueue.")
             default_ttl = policy.default_message_ttl or limits.default_message_ttl
             default_delay = policy.default_message_delay or limits.default_message_delay
+            encrypt = policy.enable_encrypt_messages
             messages = []
             for message in posted:
                 ttl = default_ttl if message.ttl is msgspec.UNSET else message.ttl
                 delay = default_delay if message.delay is msgspec.UNSET else message.delay
                 check_message_ttl(limits, ttl)
                 check_delay(limits, delay)
-                messages.append(NewMessage(message.body, ttl, delay))
+                sealed = cipher.seal(project, message.body) if encrypt else message.body
+                messages.append(NewMessage(sealed, ttl, delay))
             return messages
 
         return await self._store.post_messages(
-            caller.project, queue, prepare, caller.client_id, self._clock()
+            project, queue, prepare, caller.client_id, self._clock()
         )
 
     @action("messages:get_all")
@@ -103,7 +109,8 @@ class Messages:
             include_delayed=include_delayed,
         )
         now = self._clock()
-        return views(await self._store.list_messages(caller.project, queue, query, now), now)
+        found = await self._store.list_messages(caller.project, queue, query, now)
+        return views(self._cipher.open_all(caller.project, queue, found), now)
 
     @action("messages:get_all")
     async def get_many(self, caller: Caller, queue: str, ids: list[str]) -> list[MessageView]:
@@ -115,7 +122,7 @@ class Messages:
                 f"No messages with IDs: {', '.join(ids)} found in the queue {queue} "
                 f"for project {caller.project}."
             )
-        return views(found, now)
+        return views(self._cipher.open_all(caller.project, queue, found), now)
 
     @action("messages:get")
     async def get(self, caller: Caller, queue: str, message_id: str) -> MessageView:
@@ -126,7 +133,7 @@ class Messages:
                 f"Message {message_id} does not exist in queue {queue} "
                 f"for project {caller.project}."
             )
-        return view(found[0], now)
+        return view(self._cipher.open(caller.project, queue, found[0]), now)
 
     @action("messages:delete_all")
     async def delete_many(
@@ -162,7 +169,26 @@ class Messages:
                 f"Pop value must be at least 1 and may not be greater than {top}."
             )
         now = self._clock()
-        return views(await self._store.pop_messages(caller.project, queue, count, now), now)
+        popped = await self._store.pop_messages(caller.project, queue, count, now)
+        try:
+            return views(self._cipher.open_all(caller.project, queue, popped), now)
+        except errors.EncryptionFailure:
+            await self._put_back(caller, queue, popped, now)
+            raise
+
+    async def _put_back(
+        self, caller: Caller, queue: str, messages: list[StoredMessage], now: float
+    ) -> None:
+        """Store popped messages again as they were stored, at the tail of the queue: a
+        pop that could not decrypt them answers an error, and must not lose them too."""
+
+        def prepare(metadata: dict[str, Any]) -> list[NewMessage]:
+            # What is left of each ttl; the store wants at least a second of it.
+            return [
+                NewMessage(m.body, max(1, math.ceil(m.created + m.ttl - now)), 0) for m in messages
+            ]
+
+        await self._store.post_messages(caller.project, queue, prepare, caller.client_id, now)
 
     @action("messages:delete")
     async def delete(

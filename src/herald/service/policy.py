@@ -83,8 +83,9 @@ def is_shown_by_default(key: str) -> bool:
     return key in _SHOWN
 
 
-def check_reserved(metadata: dict[str, Any], limits: Limits) -> None:
-    """Refuse reserved keys whose values the API does not allow."""
+def check_reserved(metadata: dict[str, Any], limits: Limits, *, can_encrypt: bool = False) -> None:
+    """Refuse reserved keys whose values the API does not allow; `_enable_encrypt_messages`
+    only when `can_encrypt` (the server has a key, or the queue was already encrypted)."""
     _int_in(metadata, "_max_messages_post_size", 1, limits.max_messages_post_size)
     _int_in(metadata, "_default_message_ttl", limits.min_message_ttl, limits.max_message_ttl)
     _int_in(metadata, "_default_message_delay", 0, limits.max_message_delay)
@@ -106,9 +107,12 @@ def check_reserved(metadata: dict[str, Any], limits: Limits) -> None:
         value = metadata.get(key)
         if value is not None and not isinstance(value, kind):
             raise errors.InvalidRequest(f"{key} must be {word}.")
-    if metadata.get("_enable_encrypt_messages"):
+    if metadata.get("_enable_encrypt_messages") and not can_encrypt:
         # Accepting the flag without encrypting would be a silent lie.
-        raise errors.InvalidRequest("Message encryption is not supported by this server.")
+        raise errors.InvalidRequest(
+            "_enable_encrypt_messages needs an encryption key, and this server has none "
+            "configured ([encryption] key)."
+        )
 
 
 def _int_in(metadata: dict[str, Any], key: str, low: int, high: int) -> None:

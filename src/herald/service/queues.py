@@ -49,6 +49,7 @@ class Queues:
         self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
+        self._can_encrypt = context.cipher.can_seal
 
     @action("queues:get_all")
     async def listing(
@@ -88,7 +89,7 @@ class Queues:
         metadata = decode_document(body, object) if body else {}
         if not isinstance(metadata, dict):
             raise errors.InvalidBody("Queue metadata must be a JSON object.")
-        check_reserved(metadata, self._limits)
+        check_reserved(metadata, self._limits, can_encrypt=self._can_encrypt)
         return await self._store.create_queue(caller.project, name, metadata)
 
     @action("queues:get")
@@ -106,7 +107,9 @@ class Queues:
 
         def change(old: dict[str, Any]) -> dict[str, Any]:
             new = apply_patch(steps, old)
-            check_reserved(new, self._limits)
+            # A queue encrypted before its server lost the key may still change other keys.
+            encrypted = bool(old.get("_enable_encrypt_messages"))
+            check_reserved(new, self._limits, can_encrypt=self._can_encrypt or encrypted)
             return new
 
         metadata = await self._store.update_queue_metadata(caller.project, name, change)

@@ -32,6 +32,7 @@ STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
     "conflict": (409, "Resource conflict"),
     "unsupported_media_type": (415, "415 Unsupported Media Type"),
     "service_unavailable": (503, "Service temporarily unavailable"),
+    "encryption_failure": (500, "Message encryption failure"),
     "internal_error": (500, "Internal server error"),
 }
 
