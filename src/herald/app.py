@@ -69,6 +69,11 @@ def identity_step(settings: Settings, store: Store) -> IdentityStep:
     )
     if settings.auth == "noauth":
         return NoAuth(client_ids)
+    if settings.auth == "keystone":
+        # Imported here: keystoneauth1 is loaded only by the processes that use it.
+        from herald.auth.keystone import KeystoneAuth
+
+        return KeystoneAuth(settings.keystone, client_ids)
     raise ValueError(f"auth = {settings.auth!r} is not built yet")
 
 

@@ -72,6 +72,19 @@ class MessageClaimed(HeraldError):
     code = "message_claimed"
 
 
+class NotAuthenticated(HeraldError):
+    """No credentials, or credentials that do not prove who the caller is.
+
+    `challenge` says how to authenticate (e.g. `Keystone uri="..."`); the HTTP
+    transport sends it as WWW-Authenticate."""
+
+    code = "not_authenticated"
+
+    def __init__(self, description: str = "", *, challenge: str = "") -> None:
+        super().__init__(description)
+        self.challenge = challenge
+
+
 class NotAuthorized(HeraldError):
     code = "not_authorized"
 

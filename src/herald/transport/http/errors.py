@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from herald.errors import HeraldError
+from herald.errors import HeraldError, NotAuthenticated
 
 log = logging.getLogger("herald")
 
@@ -23,6 +23,8 @@ STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
     "claim_gone": (400, "Unable to delete"),
     "message_not_claimed": (400, "Unable to delete"),
     "message_claimed": (403, "Unable to delete"),
+    # keystonemiddleware's title for a missing or invalid token, which Zaqar's clients see.
+    "not_authenticated": (401, "Unauthorized"),
     "not_authorized": (403, "Not authorized"),
     "not_found": (404, "Not found"),
     "not_acceptable": (406, "Media type not acceptable"),
@@ -43,3 +45,10 @@ def status_and_document(error: HeraldError) -> tuple[int, dict[str, str]]:
     if description:
         document["description"] = description
     return status, document
+
+
+def error_headers(error: HeraldError) -> list[tuple[bytes, bytes]]:
+    """The headers an error needs besides its body: how to authenticate, for a 401."""
+    if isinstance(error, NotAuthenticated) and error.challenge:
+        return [(b"www-authenticate", error.challenge.encode("latin-1"))]
+    return []

@@ -10,7 +10,7 @@ import msgspec
 
 from herald.errors import HeraldError
 from herald.model import ClaimView, MessageView, StatsView
-from herald.transport.http.errors import status_and_document
+from herald.transport.http.errors import error_headers, status_and_document
 
 JSON = b"application/json"
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
@@ -52,7 +52,7 @@ def error_response(
     error: HeraldError, headers: list[tuple[bytes, bytes]] | None = None
 ) -> Response:
     status, document = status_and_document(error)
-    return json_response(status, document, headers)
+    return json_response(status, document, [*error_headers(error), *(headers or [])])
 
 
 # JSON shapes
