@@ -325,8 +325,9 @@ class Keystone:
         """Revoke the token: Keystone answers 404 when it is validated afterwards."""
         self.call("DELETE", "/auth/tokens", **{"X-Subject-Token": token})
 
-    def short_lived_token(self, account: Account, seconds: float) -> str:
-        """A token for the account that expires in `seconds`: an application
+    def short_lived_token(self, account: Account, seconds: float) -> tuple[str, float]:
+        """A token for the account that expires in `seconds`, and its expiry (a
+        Unix time, which Keystone rounds down to the second): an application
         credential's expiry bounds the expiry of every token issued for it."""
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
         user_token = self.token(account.name, account.password, account.project_id)
@@ -359,7 +360,10 @@ class Keystone:
             timeout=30,
         )
         answer.raise_for_status()
-        return answer.headers["x-subject-token"]
+        expires_at = answer.json()["token"]["expires_at"]
+        return answer.headers["x-subject-token"], datetime.datetime.fromisoformat(
+            expires_at
+        ).timestamp()
 
 
 def launch(directory: Path, port: int) -> Keystone:

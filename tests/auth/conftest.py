@@ -6,6 +6,7 @@ started the suite is skipped with a hint, or fails with HERALD_REQUIRE_BACKENDS=
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import uuid
@@ -32,7 +33,7 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     """A real Keystone (fernet tokens, SQLite) with the accounts `launch` makes."""
     try:
         server = launch(tmp_path_factory.mktemp("keystone"), free_port())
-    except (KeystoneUnavailable, httpx.HTTPError) as exc:
+    except (KeystoneUnavailable, httpx.HTTPError, OSError, subprocess.SubprocessError) as exc:
         backend_unreachable("Keystone", f"{HINT}. {exc}")
     try:
         yield server
