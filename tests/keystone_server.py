@@ -68,7 +68,7 @@ def build_venv(timeout: float = 900) -> Path:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise KeystoneUnavailable(f"building Keystone timed out: {step[2:4]}") from exc
+            raise KeystoneUnavailable(f"building Keystone timed out: {' '.join(step[1:])}") from exc
         if done.returncode != 0:
             raise KeystoneUnavailable(
                 f"building Keystone failed ({' '.join(step[-3:])}): {done.stderr[-2000:]}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from auth.conftest import ServerFactory, as_user
 from herald.auth.keystone import UNAVAILABLE
@@ -32,7 +34,10 @@ def test_keystone_never_reached_is_503_with_a_body(keystone_herald: ServerFactor
 
 
 def test_keystone_stopped_and_started_again_under_load(
-    keystone_herald: ServerFactory, keystone: Keystone, tokens: Callable[[str], str]
+    keystone_herald: ServerFactory,
+    keystone: Keystone,
+    tokens: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # No cache, so that every request asks Keystone.
     url = keystone_herald(keystone_cache_seconds="0").url + "/v2/queues"
@@ -48,6 +53,7 @@ def test_keystone_stopped_and_started_again_under_load(
                 results.append((time.monotonic(), answer.status_code, body))
                 time.sleep(PAUSE)
 
+    caplog.set_level(logging.INFO, logger="herald")
     workers = [threading.Thread(target=load) for _ in range(WORKERS)]
     for worker in workers:
         worker.start()
@@ -84,6 +90,11 @@ def test_keystone_stopped_and_started_again_under_load(
     # of the run every request is served again.
     last = max(t for t, _ in after)
     assert all(s == 200 for t, s in after if t > max(first_ok, last - 0.4))
+    # The outage is logged when it starts and when it ends, not once per request.
+    logged = [r.getMessage() for r in caplog.records if r.name == "herald"]
+    assert 1 <= sum("cannot be reached" in line for line in logged) <= 2
+    assert sum("answers again" in line for line in logged) >= 1
+    assert len(logged) < 10
 
 
 def test_a_revoked_service_token_is_replaced(

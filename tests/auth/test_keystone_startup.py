@@ -62,5 +62,5 @@ def test_an_unreachable_keystone_only_warns_at_start_up(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     log = server.log.read_text()
-    assert "cannot be reached (ConnectFailure); requests are answered 503" in log
+    assert "cannot be reached (ConnectFailure); tokens are answered 503 until it answers" in log
     assert "secret-of-the-service-user" not in log

@@ -93,6 +93,9 @@ class KeystoneAuth(IdentityStep):
             timeout=settings.timeout,
         )
         self._pending: dict[bytes, asyncio.Future[Validated]] = {}
+        # What is wrong with Keystone now, if anything; set and read by the pool
+        # threads, where a race costs at most one extra log line.
+        self._trouble: str | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
@@ -111,11 +114,7 @@ class KeystoneAuth(IdentityStep):
                 "username, password, project_name and the domain names"
             ) from None
         except ksa_exceptions.ClientException as exc:
-            log.warning(
-                "Keystone at %s cannot be reached (%s); requests are answered 503 until it can",
-                self.identity_url,
-                type(exc).__name__,
-            )
+            self._unavailable(f"cannot be reached ({type(exc).__name__})")
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -199,34 +198,27 @@ class KeystoneAuth(IdentityStep):
             # has already been retried with a new one.
             raise self._refused(exc.http_status) from None
         except ksa_exceptions.ClientException as exc:
-            raise ServiceUnavailable(
-                f"Keystone at {self.identity_url} cannot be reached: {type(exc).__name__}",
-                public=UNAVAILABLE,
-            ) from None
+            raise self._unavailable(f"cannot be reached ({type(exc).__name__})") from None
         status = answer.status_code
         if status == 200:
-            return self._parse(answer.content)
+            validated = self._parse(answer.content)
+            self._answers()
+            return validated
         if status in (400, 404):
             # Keystone answers 404 for a token it does not know, has revoked or
             # has seen expire, and 400 for one it cannot read.
+            self._answers()
             raise self._invalid()
         if status in (401, 403):
             raise self._refused(status)
-        raise ServiceUnavailable(
-            f"Keystone at {self.identity_url} answered {status} to a token validation",
-            public=UNAVAILABLE,
-        )
+        raise self._unavailable(f"answered {status} to a token validation")
 
     def _parse(self, body: bytes) -> tuple[Validated, float]:
         try:
             token = _decode(body).token
             expires = datetime.datetime.fromisoformat(token.expires_at).timestamp()
         except (msgspec.ValidationError, ValueError) as exc:
-            raise ServiceUnavailable(
-                f"Keystone at {self.identity_url} answered a validation with a body that "
-                f"does not parse: {exc}",
-                public=UNAVAILABLE,
-            ) from None
+            raise self._unavailable(f"answered a validation that does not parse ({exc})") from None
         project = None if token.project is None else check_project(token.project.id)
         # Role names compare without regard to case, as oslo.policy's role checks do.
         roles = frozenset(role.name.lower() for role in token.roles)
@@ -240,11 +232,27 @@ class KeystoneAuth(IdentityStep):
         )
 
     def _refused(self, status: int | None) -> HeraldError:
-        return ServiceUnavailable(
-            f"Keystone at {self.identity_url} refused Herald's service user "
-            f"{self.settings.username!r} ({status}); check its password and its `service` role",
-            public=UNAVAILABLE,
+        return self._unavailable(
+            f"refused Herald's service user {self.settings.username!r} ({status}); "
+            "check its password and its `service` role"
         )
+
+    def _unavailable(self, trouble: str) -> HeraldError:
+        """The 503 for a Keystone in trouble; the trouble is logged when it starts
+        or changes, not once per request, so an outage does not flood the log."""
+        if trouble != self._trouble:
+            self._trouble = trouble
+            log.warning(
+                "Keystone at %s %s; tokens are answered 503 until it answers",
+                self.identity_url,
+                trouble,
+            )
+        return ServiceUnavailable(UNAVAILABLE, public=UNAVAILABLE)
+
+    def _answers(self) -> None:
+        if self._trouble is not None:
+            self._trouble = None
+            log.info("Keystone at %s answers again", self.identity_url)
 
 
 def v3_url(auth_url: str) -> str:
