@@ -191,8 +191,14 @@ class Keystone:
         ]
         env = {**os.environ, "OS_KEYSTONE_CONFIG_FILES": self._conf}
         with open(self.directory / "gunicorn.log", "ab") as out:
+            # A session of its own, so that `pause` can stop the master and its worker.
             self.process = subprocess.Popen(
-                command, cwd=self.directory, env=env, stdout=out, stderr=subprocess.STDOUT
+                command,
+                cwd=self.directory,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -217,6 +223,15 @@ class Keystone:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """Freeze Keystone (SIGSTOP): connections are still accepted, never answered."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
 
     def _tail(self) -> str:
         log = self.directory / "gunicorn.log"

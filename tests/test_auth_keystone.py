@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import msgspec
@@ -11,7 +15,7 @@ import pytest
 
 from herald import errors
 from herald.auth.cache import DeadlineCache
-from herald.auth.keystone import KeystoneAuth, v3_url
+from herald.auth.keystone import KeystoneAuth, Validated, v3_url
 from herald.config import ConfigError, KeystoneSettings, load_settings
 from herald.identity import ClientIdRule
 from support import FakeClock, server_environ
@@ -131,3 +135,61 @@ def test_an_unscoped_validation_has_no_project() -> None:
 def test_a_validation_that_does_not_parse_is_a_503(body: bytes) -> None:
     with pytest.raises(errors.ServiceUnavailable):
         step()._parse(body)
+
+
+class SlowKeystone:
+    """Stands in for `_ask_keystone`: counts calls and answers once released."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.release = threading.Event()
+
+    def __call__(self, token: str) -> tuple[Validated, float]:
+        self.calls.append(token)
+        self.release.wait(10)
+        return Validated("p1", "u1", frozenset({"member"})), time.time() + 3600
+
+
+async def started(keystone: SlowKeystone, **options: int) -> KeystoneAuth:
+    auth = KeystoneAuth(step().settings, ClientIdRule(), **options)  # type: ignore[arg-type]
+    auth._ask_keystone = keystone  # type: ignore[method-assign]
+    auth._pool = concurrent.futures.ThreadPoolExecutor(2)
+    return auth
+
+
+async def test_requests_with_the_same_new_token_share_one_validation() -> None:
+    keystone = SlowKeystone()
+    auth = await started(keystone)
+    waiting = [asyncio.ensure_future(auth.validate("tok")) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    keystone.release.set()
+    assert {v.project for v in await asyncio.gather(*waiting)} == {"p1"}
+    assert keystone.calls == ["tok"]
+    # And the next request is a cache hit.
+    assert (await auth.validate("tok")).project == "p1" and keystone.calls == ["tok"]
+    await auth.stop()
+
+
+async def test_past_the_pending_bound_a_new_token_is_a_503_at_once() -> None:
+    keystone = SlowKeystone()
+    auth = await started(keystone, max_pending=2)
+    waiting = [asyncio.ensure_future(auth.validate(f"tok-{n}")) for n in range(2)]
+    await asyncio.sleep(0.05)
+    with pytest.raises(errors.ServiceUnavailable):
+        await auth.validate("one-too-many")
+    keystone.release.set()
+    await asyncio.gather(*waiting)
+    assert sorted(keystone.calls) == ["tok-0", "tok-1"]
+    await auth.stop()
+
+
+async def test_a_client_that_goes_away_does_not_cancel_the_others_validation() -> None:
+    keystone = SlowKeystone()
+    auth = await started(keystone)
+    first = asyncio.ensure_future(auth.validate("tok"))
+    second = asyncio.ensure_future(auth.validate("tok"))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    keystone.release.set()
+    assert (await second).project == "p1"
+    await auth.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -109,3 +110,34 @@ def test_a_revoked_service_token_is_replaced(
     # Keystone refuses the old service token with 401; Herald gets a new one and asks again.
     assert httpx.get(url, headers=as_user(tokens("bob")), timeout=30).status_code == 200
     assert served.step.session.get_token() not in (None, service_token)
+
+
+def test_a_hanging_keystone_costs_its_timeout_and_blocks_nothing(
+    keystone_herald: ServerFactory, keystone: Keystone, tokens: Callable[[str], str]
+) -> None:
+    url = keystone_herald(keystone_timeout="1").url + "/v2/queues"
+    cached = tokens("alice")
+    assert httpx.get(url, headers=as_user(cached), timeout=30).status_code == 200
+    fresh = [tokens("bob") for _ in range(6)]  # more than the step's 4 threads
+
+    def get(token: str) -> tuple[int, float]:
+        started = time.monotonic()
+        answer = httpx.get(url, headers=as_user(token), timeout=30)
+        return answer.status_code, time.monotonic() - started
+
+    keystone.pause()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(fresh)) as pool:
+            waiting = [pool.submit(get, token) for token in fresh]
+            time.sleep(0.3)
+            # Validations hang in their threads; the event loop serves on.
+            status, took = get(cached)
+            assert status == 200 and took < 0.5, took
+            hung = [future.result() for future in waiting]
+    finally:
+        keystone.resume()
+    assert {status for status, _ in hung} == {503}
+    # Four at a time, each given up after the 1 s timeout: two rounds at most.
+    assert max(took for _, took in hung) < 4
+    time.sleep(0.5)
+    assert httpx.get(url, headers=as_user(tokens("bob")), timeout=30).status_code == 200
