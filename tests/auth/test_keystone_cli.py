@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from auth.conftest import ServerFactory
+from auth_support import ServerFactory
 from keystone_server import Keystone
 
 OPENSTACK = Path(sys.executable).with_name("openstack")

@@ -10,7 +10,7 @@ import pytest
 from zaqarclient.queues import client as zaqar
 from zaqarclient.transport import errors as zaqar_errors
 
-from auth.conftest import ServerFactory
+from auth_support import ServerFactory
 from keystone_server import Account, Keystone
 
 

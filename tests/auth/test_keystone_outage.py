@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from auth.conftest import ServerFactory, as_user
+from auth_support import ServerFactory, as_user
 from herald.auth.keystone import UNAVAILABLE
 from keystone_server import Keystone
 from support import free_port

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from auth.conftest import as_user
+from auth_support import as_user
 from keystone_server import Keystone
 from support import ServerProcess, free_port
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from auth.conftest import ServerFactory, as_user
+from auth_support import ServerFactory, as_user
 from keystone_server import Keystone
 
 
