@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import http.server
 import subprocess
 import sys
 import threading
@@ -193,3 +194,38 @@ async def test_a_client_that_goes_away_does_not_cancel_the_others_validation() -
     keystone.release.set()
     assert (await second).project == "p1"
     await auth.stop()
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    """A Keystone that answers every request with a 500."""
+
+    def do_GET(self) -> None:
+        self.send_error(500)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+async def test_a_failing_keystone_neither_stops_start_up_nor_answers_401() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = msgspec.convert(
+            {
+                "auth_url": f"http://127.0.0.1:{server.server_address[1]}",
+                "username": "u",
+                "password": "p",
+                "project_name": "s",
+            },
+            KeystoneSettings,
+        )
+        auth = KeystoneAuth(settings, ClientIdRule())
+        await auth.start()
+        with pytest.raises(errors.ServiceUnavailable):
+            await auth.validate("some-token")
+        await auth.stop()
+    finally:
+        server.shutdown()
+        server.server_close()

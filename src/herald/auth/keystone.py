@@ -108,6 +108,10 @@ class KeystoneAuth(IdentityStep):
         try:
             await self._in_thread(self.session.get_token)
         except ksa_exceptions.HttpError as exc:
+            if (exc.http_status or 500) >= 500:
+                # Keystone's own failure, which may pass; only a refusal is final.
+                self._unavailable(f"failed to authenticate the service user ({exc.http_status})")
+                return
             raise RuntimeError(
                 f"Keystone at {self.identity_url} refused the service user "
                 f"{self.settings.username!r} ({exc.http_status}): check [keystone] "
