@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -83,6 +84,114 @@ async def step_cost(keystone: keystone_server.Keystone, token: str, calls: int) 
     return cost
 
 
+def process_cpu(server: benchlib.Server) -> float:
+    """CPU seconds the server's process has used: unlike its rate, not shared with others."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    args: argparse.Namespace, keystone: keystone_server.Keystone
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """The wrk runs of each server, round by round, and the identity step's own cost."""
+    servers = {
+        "noauth": benchlib.herald_sqlite("keystone-overhead-noauth", durability="normal"),
+        "keystone": benchlib.herald_sqlite("keystone-overhead-keystone", durability="normal"),
+    }
+    servers["keystone"].env.update(keystone_environ(keystone))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    try:
+        for server in servers.values():
+            server.start()
+        alice = keystone.accounts["alice"]
+        token = keystone.token(alice.name, alice.password, alice.project_id)
+        warm(servers["keystone"].url, token)
+        cost = asyncio.run(step_cost(keystone, token, 200_000))
+        env = {"noauth": {}, "keystone": {"AUTH_TOKEN": token}}
+        for number in range(args.rounds):
+            # The order alternates, so that what a run leaves behind (a WAL
+            # checkpoint, a collection) burdens each server's runs alike.
+            order = list(servers) if number % 2 == 0 else list(reversed(servers))
+            for name in order:
+                server = servers[name]
+                benchlib.say(f"round {number + 1}/{args.rounds}: {name}")
+                cpu = process_cpu(server)
+                result = benchlib.run_wrk(
+                    server.url,
+                    "post.lua",
+                    duration=args.duration,
+                    connections=args.connections,
+                    env=env[name],
+                )
+                result["server_cpu_s"] = process_cpu(server) - cpu
+                if result["failed"] or result["errors"]["status"]:
+                    raise RuntimeError(f"{name}: requests failed: {result}")
+                runs[name].append(result)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return runs, cost
+
+
+def report(
+    args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], cost: dict[str, float]
+) -> None:
+    def rates(name: str) -> list[float]:
+        return [r["requests"] / r["duration_s"] for r in runs[name]]
+
+    median = {name: benchlib.median(rates(name)) for name in runs}
+    p50 = {name: benchlib.median([r["p50_ms"] for r in runs[name]]) for name in runs}
+    cpu_us = {
+        name: benchlib.median([1e6 * r["server_cpu_s"] / r["requests"] for r in runs[name]])
+        for name in runs
+    }
+    # Each round's ratio compares runs a few seconds apart: less noise than the medians.
+    paired = benchlib.median(
+        [k / n for k, n in zip(rates("keystone"), rates("noauth"), strict=True)]
+    )
+    rows = [
+        [
+            name,
+            f"{median[name]:,.0f}",
+            f"{min(rates(name)):,.0f}-{max(rates(name)):,.0f}",
+            f"{p50[name]:.2f}",
+            f"{cpu_us[name]:.1f}",
+            f"{median[name] / median['noauth']:.3f}",
+        ]
+        for name in runs
+    ]
+    table = benchlib.markdown_table(
+        ["auth", "POST/s (median)", "range", "p50 ms", "server CPU µs per POST", "vs noauth"],
+        rows,
+    )
+    machine = benchlib.machine()
+    markdown = (
+        f"{args.rounds} rounds of {args.duration:g} s, wrk -t1 -c{args.connections}, "
+        f"post.lua (1 message per POST), SQLite durability normal, 1 worker; "
+        f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"load average at the end {machine['load_average']}\n\n{table}\n\n"
+        f"keystone overhead: {100 * (1 - median['keystone'] / median['noauth']):.1f} % "
+        f"on the medians, {100 * (1 - paired):.1f} % on the median of the rounds' ratios, "
+        f"{100 * (cpu_us['keystone'] / cpu_us['noauth'] - 1):.1f} % more server CPU per POST"
+        f"\n\nidentity step alone, in-process: noauth {cost['noauth']:.2f} µs, "
+        f"keystone with a cached validation {cost['keystone']:.2f} µs per request"
+    )
+    print(markdown)
+    benchlib.write_results(
+        f"keystone-overhead-{benchlib.timestamp()}",
+        {
+            "machine": machine,
+            "args": vars(args),
+            "runs": runs,
+            "paired_ratio": paired,
+            "server_cpu_us_per_post": cpu_us,
+            "step_us": cost,
+        },
+        markdown,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -93,84 +202,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="herald-keystone-") as directory:
         benchlib.say("starting Keystone")
         keystone = keystone_server.launch(Path(directory), benchlib.free_port())
-        servers = {
-            "noauth": benchlib.herald_sqlite("keystone-overhead-noauth", durability="normal"),
-            "keystone": benchlib.herald_sqlite("keystone-overhead-keystone", durability="normal"),
-        }
-        servers["keystone"].env.update(keystone_environ(keystone))
         try:
-            for server in servers.values():
-                server.start()
-            alice = keystone.accounts["alice"]
-            token = keystone.token(alice.name, alice.password, alice.project_id)
-            warm(servers["keystone"].url, token)
-            cost = asyncio.run(step_cost(keystone, token, 200_000))
-            env = {"noauth": {}, "keystone": {"AUTH_TOKEN": token}}
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-            for number in range(args.rounds):
-                for name, server in servers.items():
-                    benchlib.say(f"round {number + 1}/{args.rounds}: {name}")
-                    result = benchlib.run_wrk(
-                        server.url,
-                        "post.lua",
-                        duration=args.duration,
-                        connections=args.connections,
-                        env=env[name],
-                    )
-                    if result["failed"] or result["errors"]["status"]:
-                        raise RuntimeError(f"{name}: requests failed: {result}")
-                    runs[name].append(result)
+            runs, cost = measure(args, keystone)
         finally:
-            for server in servers.values():
-                server.stop()
             keystone.stop()
-
-    def rate(result: dict[str, Any]) -> float:
-        return float(result["requests"]) / float(result["duration_s"])
-
-    medians = {name: benchlib.median([rate(r) for r in results]) for name, results in runs.items()}
-    p50 = {
-        name: benchlib.median([float(r["p50_ms"]) for r in results])
-        for name, results in runs.items()
-    }
-    overhead = 100 * (1 - medians["keystone"] / medians["noauth"])
-    # Rounds take turns, so each round's ratio compares runs a few seconds apart.
-    paired = benchlib.median(
-        [rate(k) / rate(n) for k, n in zip(runs["keystone"], runs["noauth"], strict=True)]
-    )
-    rows = [
-        [
-            name,
-            f"{medians[name]:,.0f}",
-            f"{p50[name]:.2f}",
-            f"{medians[name] / medians['noauth']:.3f}",
-        ]
-        for name in servers
-    ]
-    table = benchlib.markdown_table(["auth", "POST/s (median)", "p50 ms", "vs noauth"], rows)
-    machine = benchlib.machine()
-    markdown = (
-        f"{args.rounds} rounds of {args.duration:g} s, wrk -t1 -c{args.connections}, "
-        f"post.lua (1 message per POST), SQLite durability normal, 1 worker; "
-        f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}\n\n"
-        f"{table}\n\nkeystone overhead: {overhead:.1f} % on the medians, "
-        f"{100 * (1 - paired):.1f} % on the median of the rounds' ratios\n\n"
-        f"identity step alone, in-process: noauth {cost['noauth']:.2f} µs, "
-        f"keystone with a cached validation {cost['keystone']:.2f} µs per request"
-    )
-    print(markdown)
-    benchlib.write_results(
-        f"keystone-overhead-{benchlib.timestamp()}",
-        {
-            "machine": machine,
-            "args": vars(args),
-            "runs": runs,
-            "overhead_percent": overhead,
-            "paired_ratio": paired,
-            "step_us": cost,
-        },
-        markdown,
-    )
+    report(args, runs, cost)
 
 
 if __name__ == "__main__":
