@@ -43,9 +43,19 @@ def test_incomplete_keystone_settings_are_refused(missing: str) -> None:
         load_settings(environ=environ)
 
 
-def test_a_keystone_url_must_be_http() -> None:
-    with pytest.raises(ConfigError, match="auth_url must be an http"):
-        load_settings(environ={**COMPLETE, "HERALD_KEYSTONE_AUTH_URL": "127.0.0.1:5000"})
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("AUTH_URL", "127.0.0.1:5000"),
+        ("WWW_AUTHENTICATE_URI", "keystone.example"),
+        ("WWW_AUTHENTICATE_URI", 'https://k/"injected'),
+        ("WWW_AUTHENTICATE_URI", "https://k/\r\nSet-Cookie: x"),
+        ("WWW_AUTHENTICATE_URI", "https://k/é"),
+    ],
+)
+def test_keystone_urls_must_be_http_and_fit_in_a_header(name: str, url: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name.lower()} must be an http"):
+        load_settings(environ={**COMPLETE, f"HERALD_KEYSTONE_{name}": url})
 
 
 def test_serve_refuses_incomplete_keystone_settings_in_one_line(tmp_path: Path) -> None:

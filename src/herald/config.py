@@ -50,8 +50,16 @@ class KeystoneSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
                 f"auth = keystone needs keystone {', '.join(missing)} "
                 "(the [keystone] table or HERALD_KEYSTONE_<NAME>)"
             )
-        if not self.auth_url.startswith(("http://", "https://")):
-            raise ValueError("keystone auth_url must be an http:// or https:// URL")
+        for name in ("auth_url", "www_authenticate_uri"):
+            url = getattr(self, name)
+            # Either travels in the WWW-Authenticate header: no quote, no control byte.
+            if url and not (
+                url.startswith(("http://", "https://"))
+                and url.isascii()
+                and url.isprintable()
+                and '"' not in url
+            ):
+                raise ValueError(f"keystone {name} must be an http:// or https:// URL")
 
 
 class SignedUrlSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
