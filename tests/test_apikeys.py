@@ -10,7 +10,7 @@ import pytest
 
 from herald import errors
 from herald.auth.apikeys import ApiKeyAuth, presented_key
-from herald.auth.cache import CheckedKeys
+from herald.auth.cache import DeadlineCache
 from herald.auth.keys import digest, key_id_of, make_key, matches, refusal
 from herald.identity import Caller, ClientIdRule, Presented
 from herald.model import ApiKeyRecord
@@ -251,13 +251,13 @@ async def test_the_cache_holds_a_bounded_number_of_keys(store: CountingStore) ->
         await store.put_key(key.record)
         await step(presented(key.key))
     assert len(step.checked) == 2
-    assert step.checked.get(made[0].record.id) is None
-    assert step.checked.get(made[2].record.id) == made[2].record
+    assert step.checked.get(made[0].record.id.encode()) is None
+    assert step.checked.get(made[2].record.id.encode()) == made[2].record
 
 
 def test_unknown_ids_are_not_cached() -> None:
-    checked = CheckedKeys(60, 10, FakeClock(0.0))
-    assert checked.get("0123456789abcdef") is None and len(checked) == 0
+    checked: DeadlineCache[ApiKeyRecord] = DeadlineCache(10, FakeClock(0.0))
+    assert checked.get(b"0123456789abcdef") is None and len(checked) == 0
 
 
 async def test_a_store_that_fails_is_a_503_not_a_401(store: CountingStore) -> None:
@@ -283,4 +283,4 @@ async def test_a_record_is_trusted_from_when_its_read_began(store: CountingStore
     step = ApiKeyAuth(slow, ClientIdRule(), cache_seconds=10, monotonic=monotonic)
     await step(presented(made.key))
     monotonic.advance(6)
-    assert step.checked.get(made.record.id) is None
+    assert step.checked.get(made.record.id.encode()) is None

@@ -14,6 +14,8 @@ M.message_ttl = tonumber(os.getenv("MESSAGE_TTL") or "3600")
 M.per_post = tonumber(os.getenv("MESSAGES_PER_POST") or "1")
 M.per_claim = tonumber(os.getenv("MESSAGES_PER_CLAIM") or "10")
 M.per_list = tonumber(os.getenv("MESSAGES_PER_LIST") or "10")
+-- A Keystone token, sent as X-Auth-Token, for a Herald with auth = keystone.
+M.auth_token = os.getenv("AUTH_TOKEN")
 
 local function uuid4()
   local template = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
@@ -24,12 +26,14 @@ local function uuid4()
 end
 
 function M.headers()
-  return {
+  local headers = {
     ["Client-ID"] = uuid4(),
     ["X-Project-ID"] = M.project,
     ["Content-Type"] = "application/json",
     ["Accept"] = "application/json",
   }
+  if M.auth_token and M.auth_token ~= "" then headers["X-Auth-Token"] = M.auth_token end
+  return headers
 end
 
 function M.queue_names()

@@ -79,7 +79,10 @@ def identity_step(settings: Settings, store: Store) -> IdentityStep:
         return NoAuth(client_ids)
     if settings.auth == "apikey":
         return ApiKeyAuth(store, client_ids, cache_seconds=settings.apikey.cache_seconds)
-    raise ValueError(f"auth = {settings.auth!r} is not built yet")
+    # Imported here: keystoneauth1 is loaded only by the processes that use it.
+    from herald.auth.keystone import KeystoneAuth
+
+    return KeystoneAuth(settings.keystone, client_ids)
 
 
 def client_id_rule(settings: Settings) -> ClientIdRule:

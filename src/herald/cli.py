@@ -172,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
 
 AUTH_NOTES = {
     "noauth": "noauth (trusts X-Project-ID: for a trusted network only)",
-    "keystone": "keystone",
+    "keystone": "keystone (X-Auth-Token validated by Keystone; X-Project-ID as sent ignored)",
     "apikey": "apikey (project and roles from each key's record in the store)",
 }
 

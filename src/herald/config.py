@@ -41,6 +41,29 @@ class KeystoneSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         if not 0 < self.timeout <= 300:
             raise ValueError("keystone timeout must be above 0 and at most 300 seconds")
 
+    def check_complete(self) -> None:
+        """Refuse, in one line, settings that cannot get Herald a service token."""
+        missing = [
+            name
+            for name in ("auth_url", "username", "password", "project_name")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(
+                f"auth = keystone needs keystone {', '.join(missing)} "
+                "(the [keystone] table or HERALD_KEYSTONE_<NAME>)"
+            )
+        for name in ("auth_url", "www_authenticate_uri"):
+            url = getattr(self, name)
+            # Either travels in the WWW-Authenticate header: no quote, no control byte.
+            if url and not (
+                url.startswith(("http://", "https://"))
+                and url.isascii()
+                and url.isprintable()
+                and '"' not in url
+            ):
+                raise ValueError(f"keystone {name} must be an http:// or https:// URL")
+
 
 class SignedUrlSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The secret pre-signed URLs are signed with; none disables them."""
@@ -147,6 +170,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         for name in ("head_timeout", "body_timeout", "body_deadline", "keep_alive_timeout"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be above 0 and at most 3600 seconds")
+        if self.auth == "keystone":
+            self.keystone.check_complete()
         if not 1 <= self.min_length_client_id <= self.max_length_client_id:
             raise ValueError(
                 "client id lengths must satisfy 1 <= min_length_client_id "

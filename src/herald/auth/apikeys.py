@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from herald.auth.cache import DEFAULT_SIZE, CheckedKeys
+from herald.auth.cache import DeadlineCache
 from herald.auth.keys import key_id_of, refusal
 from herald.errors import NotAuthenticated
 from herald.identity import Caller, ClientIdRule, Headers, IdentityStep, Presented
@@ -19,6 +19,8 @@ from herald.model import ApiKeyRecord
 from herald.storage.base import Store
 
 log = logging.getLogger("herald")
+
+CACHE_SIZE = 10_000
 
 # RFC 6750: a request that presented no key gets the bare challenge; one whose
 # key was refused is told the token is invalid. Every refused key gets the
@@ -40,13 +42,14 @@ class ApiKeyAuth(IdentityStep):
         client_ids: ClientIdRule,
         *,
         cache_seconds: float,
-        cache_size: int = DEFAULT_SIZE,
+        cache_size: int = CACHE_SIZE,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.client_ids = client_ids
-        self.checked = CheckedKeys(cache_seconds, cache_size, monotonic)
+        self.cache_seconds = cache_seconds
+        self.checked: DeadlineCache[ApiKeyRecord] = DeadlineCache(cache_size, monotonic)
         self._clock = clock
 
     async def __call__(self, presented: Presented) -> Caller:
@@ -74,12 +77,12 @@ class ApiKeyAuth(IdentityStep):
 
     async def _record(self, key_id: str) -> ApiKeyRecord | None:
         # A store that fails raises ServiceUnavailable, a 503: never a 401.
-        record = self.checked.get(key_id)
+        record = self.checked.get(key_id.encode())
         if record is None:
-            asked_at = self.checked.now()
+            asked_at = self.checked.clock()
             record = await self.store.get_key(key_id)
             if record is not None:
-                self.checked.put(record, asked_at)
+                self.checked.put(key_id.encode(), record, self.cache_seconds, since=asked_at)
         return record
 
 

@@ -1,61 +1,53 @@
-"""Key records this process has read lately, so that most requests cost no store read.
-
-Each record is trusted for at most `seconds` after it was read; then it is
-read again, which is how a revocation reaches every process within that bound.
-"""
+"""A bounded cache of credential checks, each kept until a deadline of its own."""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
-from herald.model import ApiKeyRecord
-
-DEFAULT_SIZE = 10_000
+T = TypeVar("T")
 
 
-class CheckedKeys:
-    """At most `size` records by key id, each kept for at most `seconds` (0: none kept)."""
+class DeadlineCache(Generic[T]):
+    """At most `size` values, each forgotten at its deadline (on the monotonic clock).
 
-    def __init__(
-        self,
-        seconds: float,
-        size: int = DEFAULT_SIZE,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.seconds = seconds
+    When full, the oldest entry goes first: entries live no longer than the
+    longest deadline anyway, so recency tracking would buy little and cost
+    every hit a write."""
+
+    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if size < 1:
+            raise ValueError("a cache holds at least one entry")
         self.size = size
-        self._clock = clock
-        # Oldest read first: that order is also the order they run out in.
-        self._records: OrderedDict[str, tuple[float, ApiKeyRecord]] = OrderedDict()
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, T]] = {}
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._entries)
 
-    def get(self, key_id: str) -> ApiKeyRecord | None:
-        """The record read for this id less than `seconds` ago, or None."""
-        entry = self._records.get(key_id)
+    def get(self, key: bytes) -> T | None:
+        """The value, if it is there and its deadline has not passed."""
+        entry = self._entries.get(key)
         if entry is None:
             return None
-        read_at, record = entry
-        if self._clock() - read_at >= self.seconds:
-            del self._records[key_id]
+        if entry[0] <= self.clock():
+            del self._entries[key]
             return None
-        return record
+        return entry[1]
 
-    def now(self) -> float:
-        """The cache's clock: read it before a store read, and hand it to `put`."""
-        return self._clock()
+    def put(self, key: bytes, value: T, seconds: float, since: float | None = None) -> None:
+        """Keep the value for `seconds` from `since` (this cache's clock; now when None).
 
-    def put(self, record: ApiKeyRecord, asked_at: float) -> None:
-        """Remember a record the store gave for a read that began at `asked_at`.
-
-        Counting from when the read began, not when it answered, keeps the
-        bound: the store's answer is at least that old."""
-        if self.seconds <= 0 or self.size <= 0:
+        A value read from elsewhere is best timed from when the read began:
+        the answer is at least that old. Nothing is kept for zero or less."""
+        start = self.clock() if since is None else since
+        if start + seconds <= self.clock():
             return
-        self._records.pop(record.id, None)
-        self._records[record.id] = (asked_at, record)
-        while len(self._records) > self.size:
-            self._records.popitem(last=False)
+        self._entries.pop(key, None)
+        while len(self._entries) >= self.size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (start + seconds, value)
+
+    def clear(self) -> None:
+        self._entries.clear()

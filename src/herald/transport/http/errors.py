@@ -23,6 +23,7 @@ STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
     "claim_gone": (400, "Unable to delete"),
     "message_not_claimed": (400, "Unable to delete"),
     "message_claimed": (403, "Unable to delete"),
+    # keystonemiddleware's title for a missing or invalid token, which Zaqar's clients see.
     "not_authenticated": (401, "Unauthorized"),
     "not_authorized": (403, "Not authorized"),
     "not_found": (404, "Not found"),

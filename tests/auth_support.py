@@ -1,0 +1,86 @@
+"""Helpers of the Keystone suite: Herald settings that trust a Keystone, serving, headers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from herald.auth.keystone import KeystoneAuth
+from herald.config import Settings, load_settings
+from herald.transport.http.app import HeraldApp, create_app
+from herald.transport.http.protocol import HeraldHttpProtocol
+from keystone_server import Keystone
+from support import free_port
+
+
+def keystone_settings(directory: Path, keystone: Keystone, **overrides: str) -> Settings:
+    """Settings for a Herald on SQLite under `directory` that trusts this Keystone."""
+    service = keystone.accounts["herald"]
+    environ = {
+        "HERALD_AUTH": "keystone",
+        "HERALD_KEYSTONE_AUTH_URL": keystone.auth_url,
+        "HERALD_KEYSTONE_USERNAME": service.name,
+        "HERALD_KEYSTONE_PASSWORD": service.password,
+        "HERALD_KEYSTONE_PROJECT_NAME": service.project_name,
+        **{f"HERALD_{key.upper()}": value for key, value in overrides.items()},
+    }
+    store = f"sqlite:///{directory / 'herald.sqlite3'}"
+    return load_settings(environ=environ, overrides={"store": store})
+
+
+@dataclass
+class Served:
+    """A Herald serving in this process: its URL and its Keystone identity step."""
+
+    url: str
+    app: HeraldApp
+
+    @property
+    def step(self) -> KeystoneAuth:
+        step = self.app.identify
+        assert isinstance(step, KeystoneAuth)
+        return step
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[Served]:
+    """Serve Herald with uvicorn in a thread of this process."""
+    port = free_port()
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        http=HeraldHttpProtocol,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.01)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+ServerFactory = Callable[..., Served]
+
+
+def as_user(token: str, **extra: str) -> dict[str, str]:
+    """Headers of a Zaqar request carrying the token and a fresh Client-ID."""
+    return {"X-Auth-Token": token, "Client-ID": str(uuid.uuid4()), **extra}
