@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from herald.auth.keystone import KeystoneAuth
+from herald.auth.signed_urls import SignedUrls
 from herald.config import Settings, load_settings
 from herald.transport.http.app import HeraldApp, create_app
 from herald.transport.http.protocol import HeraldHttpProtocol
@@ -44,9 +45,11 @@ class Served:
 
     @property
     def step(self) -> KeystoneAuth:
-        step = self.app.identify
-        assert isinstance(step, KeystoneAuth)
-        return step
+        # Pre-signed URLs are judged first, by a step wrapping the one `auth` chose.
+        signed = self.app.identify
+        assert isinstance(signed, SignedUrls)
+        assert isinstance(signed.inner, KeystoneAuth)
+        return signed.inner
 
 
 @contextmanager
