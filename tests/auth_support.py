@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from herald.auth.keystone import KeystoneAuth
 from herald.auth.signed_urls import SignedUrls
 from herald.config import Settings, load_settings
 from herald.transport.http.app import HeraldApp, create_app
-from herald.transport.http.protocol import HeraldHttpProtocol
 from keystone_server import Keystone
-from support import free_port
+from support import serving_app
 
 
 def keystone_settings(directory: Path, keystone: Keystone, **overrides: str) -> Settings:
@@ -55,30 +50,9 @@ class Served:
 @contextmanager
 def serving(settings: Settings) -> Iterator[Served]:
     """Serve Herald with uvicorn in a thread of this process."""
-    port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        http=HeraldHttpProtocol,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the in-process server did not start")
-        time.sleep(0.01)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_app(app) as url:
+        yield Served(url, app)
 
 
 ServerFactory = Callable[..., Served]

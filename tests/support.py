@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -65,8 +66,19 @@ def running_app(
     loop: str = "auto",
 ) -> Iterator[str]:
     """Serve Herald with uvicorn in a thread of this process; yield its base URL."""
+    with serving_app(create_app(settings, clock=clock), protocol, loop) as url:
+        yield url
+
+
+@contextmanager
+def serving_app(
+    app: Any,
+    protocol: type[asyncio.Protocol] = HeraldHttpProtocol,
+    loop: str = "auto",
+    start_within: float = 20,
+) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread of this process; yield its base URL."""
     port = free_port()
-    app = create_app(settings, clock=clock)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -80,9 +92,9 @@ def running_app(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 10
+    deadline = time.monotonic() + start_within
     while not server.started:
-        if not thread.is_alive() or time.time() > deadline:
+        if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the in-process server did not start")
         time.sleep(0.01)
     try:
