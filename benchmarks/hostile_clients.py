@@ -522,7 +522,11 @@ def idle_connections(args: argparse.Namespace) -> dict[str, Any]:
         ("capped", "silent", False),
         ("raised", "silent", False),
     ]
-    env = {"HERALD_HEAD_TIMEOUT": str(args.head_timeout)}
+    # A body gets as long as a head: the trickled-body case then ends on the same scale.
+    env = {
+        "HERALD_HEAD_TIMEOUT": str(args.head_timeout),
+        "HERALD_BODY_DEADLINE": str(args.head_timeout),
+    }
     servers = {
         key: herald_sqlite(
             f"hostile-idle-{key}",
