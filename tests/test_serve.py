@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -17,6 +19,33 @@ import backends
 from herald.config import ConfigError, load_settings
 from herald.storage.kit import redacted
 from support import ServerProcess, free_port, headers, server_environ
+
+
+@contextlib.contextmanager
+def serving(
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
+) -> Iterator[IO[str]]:
+    """`herald serve` with these arguments in a subprocess; its output, line by line.
+
+    On leaving, the server is sent SIGTERM and must exit 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald", "serve", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**server_environ(), **(env or {})},
+        preexec_fn=preexec,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 def test_settings_layers_in_order(tmp_path: Path) -> None:
@@ -85,22 +114,10 @@ def test_a_bad_store_uri_stops_start_up_with_a_message(store: str, tmp_path: Pat
 
 def test_default_store_is_a_local_sqlite_file(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=server_environ(),
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
+    with serving(tmp_path, "--port", str(port)) as output:
+        banner = output.readline()
         assert f"http://127.0.0.1:{port}/" in banner
         assert "sqlite:///herald-data/herald.sqlite3" in banner
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
     assert (tmp_path / "herald-data" / "herald.sqlite3").exists()
 
 
@@ -182,17 +199,8 @@ def test_limits_at_their_edges_are_accepted() -> None:
 
 
 def test_port_zero_announces_the_port_it_listens_on(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald", "serve", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=server_environ(),
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
+    with serving(tmp_path, "--port", "0") as output:
+        banner = output.readline()
         url = banner.split(" serving ")[1].split()[0]
         assert not url.endswith(":0/")
         deadline = time.time() + 20
@@ -203,9 +211,6 @@ def test_port_zero_announces_the_port_it_listens_on(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert time.time() < deadline, banner
                 time.sleep(0.05)
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
 
 
 def test_a_port_in_use_is_said_before_any_banner(tmp_path: Path) -> None:
@@ -222,80 +227,41 @@ def test_a_port_in_use_is_said_before_any_banner(tmp_path: Path) -> None:
 def test_the_banner_tells_the_durability_a_redis_store_has(tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
         uri = stack.enter_context(contextlib.contextmanager(backends.redis_store_uri)("banner"))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "herald", "serve", "--port", "0", "--store", uri],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=server_environ(),
-        )
-        try:
-            assert process.stdout is not None
-            banner = next(line for line in process.stdout if " serving " in line)
+        with serving(tmp_path, "--port", "0", "--store", uri) as output:
+            banner = next(line for line in output if " serving " in line)
             assert "durability full" not in banner
             assert "durability as the backend server is configured" in banner
-        finally:
-            process.terminate()
-            assert process.wait(timeout=30) == 0
 
 
 def test_start_up_raises_the_open_files_limit_to_the_hard_limit(tmp_path: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     lower = min(soft, hard, 256)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald", "serve", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=server_environ(),
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (lower, hard)),
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline(), process.stdout.readline()]
+    with serving(
+        tmp_path,
+        "--port",
+        "0",
+        preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (lower, hard)),
+    ) as output:
+        lines = [output.readline(), output.readline()]
         said = f"open files limit raised from {lower} to the hard limit {hard}"
         assert said in lines[1] or (lower == hard and "the hard limit" in lines[1]), lines
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
 
 
 def test_the_banner_says_what_noauth_trusts(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald", "serve", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=server_environ(),
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
+    with serving(tmp_path, "--port", "0") as output:
+        banner = output.readline()
         assert "auth noauth" in banner and "trusted network only" in banner
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
 
 
 def test_start_up_warns_when_the_open_files_limit_is_below_the_connection_cap(
     tmp_path: Path,
 ) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald", "serve", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**server_environ(), "HERALD_MAX_CONNECTIONS": "1000"},
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512)),
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
+    with serving(
+        tmp_path,
+        "--port",
+        "0",
+        env={"HERALD_MAX_CONNECTIONS": "1000"},
+        preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512)),
+    ) as output:
+        lines = [output.readline() for _ in range(3)]
         assert "max_connections 1000 is more than the open-files limit 512" in lines[2], lines
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
