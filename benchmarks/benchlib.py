@@ -371,6 +371,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def add_wrk_options(parser: Any, *, rounds: int, queues: bool = True) -> None:
+    """The options every wrk-driven script takes, with the defaults they share."""
+    add = parser.add_argument
+    add("--rounds", type=int, default=rounds)
+    add("--duration", type=float, default=5.0, help="seconds per measured wrk run")
+    add("--warmup", type=float, default=1.0, help="seconds of unmeasured wrk before each run")
+    add("--connections", type=int, default=32)
+    if queues:
+        add("--queues", type=int, default=4)
+    add("--message-size", type=int, default=200)
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

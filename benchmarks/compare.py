@@ -29,6 +29,7 @@ from benchlib import (
     HERE,
     WORK,
     Server,
+    add_wrk_options,
     drop_redis_prefix,
     free_port,
     fresh_postgres_database,
@@ -416,12 +417,7 @@ def render(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--rounds", type=int, default=3)
-    add("--duration", type=float, default=5.0, help="seconds per measured wrk run")
-    add("--warmup", type=float, default=1.0, help="seconds of unmeasured wrk before each run")
-    add("--connections", type=int, default=32)
-    add("--queues", type=int, default=4)
-    add("--message-size", type=int, default=200)
+    add_wrk_options(parser, rounds=3)
     add(
         "--servers",
         default="zaqar,herald-sqlite,herald-redis,herald-postgres,asgi-ceiling",

@@ -33,6 +33,7 @@ from typing import Any
 from benchlib import (
     RESULTS,
     Server,
+    add_wrk_options,
     api_json,
     drop_redis_prefix,
     fresh_postgres_database,
@@ -389,11 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--depths", default="1000,1000000", help="comma-separated queue depths (%(default)s)")
-    add("--rounds", type=int, default=3)
-    add("--duration", type=float, default=5.0, help="seconds per measured wrk run")
-    add("--warmup", type=float, default=1.0, help="seconds of unmeasured wrk before each run")
-    add("--connections", type=int, default=32)
-    add("--message-size", type=int, default=200)
+    add_wrk_options(parser, rounds=3, queues=False)
     add("--store", choices=("sqlite", "redis", "postgres"), default="sqlite")
     add("--workers", type=int, default=1, help="Herald worker processes (%(default)s)")
     add("--durability", choices=("full", "normal"), default="full", help="SQLite's")

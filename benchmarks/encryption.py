@@ -28,6 +28,7 @@ from typing import Any
 from benchlib import (
     WORK,
     Server,
+    add_wrk_options,
     herald_server,
     herald_sqlite,
     machine,
@@ -385,12 +386,7 @@ def render(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--rounds", type=int, default=5)
-    add("--duration", type=float, default=5.0, help="seconds per measured wrk run")
-    add("--warmup", type=float, default=1.0, help="seconds of unmeasured wrk before each run")
-    add("--connections", type=int, default=32)
-    add("--queues", type=int, default=4)
-    add("--message-size", type=int, default=200)
+    add_wrk_options(parser, rounds=5)
     add("--workers", type=int, default=1)
     add("--store", help="store URI (default: a fresh SQLite file under benchmarks/.work/)")
     args = parser.parse_args(argv)

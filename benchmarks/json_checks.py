@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 from benchlib import (
     HERE,
+    add_wrk_options,
     api_json,
     cpu_seconds,
     herald_sqlite,
@@ -297,12 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--parts", default="micro,wrk", help="comma-separated subset of %(default)s")
     add("--repeats", type=int, default=7, help="timings per body and decoder")
     add("--budget", type=float, default=0.2, help="seconds per timing")
-    add("--rounds", type=int, default=5)
-    add("--duration", type=float, default=5.0, help="seconds per measured wrk run")
-    add("--warmup", type=float, default=1.0)
-    add("--connections", type=int, default=32)
-    add("--queues", type=int, default=4)
-    add("--message-size", type=int, default=200)
+    add_wrk_options(parser, rounds=5)
     add(
         "--workloads",
         default=f"post1,{BIG.key}",
