@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the last commits on power loss",
     )
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument(
+        "--console", action="store_true", default=None, help="serve the web console at /console"
+    )
     serve.add_argument("--ssl-certfile", help="PEM certificate (chain) to serve HTTPS with")
     serve.add_argument("--ssl-keyfile", help="PEM private key of --ssl-certfile, unencrypted")
     bench_cli.add_parser(commands)
@@ -84,6 +87,7 @@ def serve(args: argparse.Namespace) -> int:
                 "workers": args.workers,
                 "durability": args.durability,
                 "log_level": args.log_level,
+                "console": args.console,
                 "ssl_certfile": args.ssl_certfile,
                 "ssl_keyfile": args.ssl_keyfile,
             },
@@ -150,6 +154,8 @@ def serve(args: argparse.Namespace) -> int:
         f"auth {AUTH_NOTES[settings.auth]}",
         flush=True,
     )
+    if settings.console:
+        print(f"herald: web console at {scheme}://{_host_in_url(settings.host)}:{port}/console")
     print(f"herald: {raise_open_files_limit()}", flush=True)
     files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if settings.max_connections + FILES_BESIDES_CONNECTIONS > files:

@@ -128,6 +128,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     store: str = DEFAULT_STORE
     durability: Literal["full", "normal"] = "full"
     admin_mode: bool = False
+    # Serve the web console at /console.
+    console: bool = False
     # oslo.policy's YAML or JSON rules over Zaqar's defaults; "" keeps the defaults.
     policy_file: str = ""
     client_id_uuid_safe: Literal["strict", "off"] = "strict"

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from herald.transport.http import claims, messages, queues, system
+from herald.transport.http.console import ConsoleFiles
 from herald.transport.http.responses import Response
 
 Handler = Callable[..., Awaitable[Response]]
@@ -27,10 +28,15 @@ class Route:
 
 
 class Router:
-    """Exact routing of the v2 API; `admin_mode` adds /v2/health."""
+    """Exact routing of the v2 API; `admin_mode` adds /v2/health, `console` the web console."""
 
-    def __init__(self, admin_mode: bool = False) -> None:
+    def __init__(self, admin_mode: bool = False, console: bool = False) -> None:
         self.admin_mode = admin_mode
+        self.console: dict[str, Resource] = {}
+        if console:
+            files = ConsoleFiles()
+            self.console = {name: {"GET": files.handler(name)} for name in files.names()}
+            self.console[""] = self.console["index.html"]
         self.root: Resource = {"GET": system.versions}
         self.home: Resource = {"GET": partial(system.home, admin_mode=admin_mode)}
         self.ping: Resource = {"GET": system.ping, "HEAD": system.ping}
@@ -61,6 +67,8 @@ class Router:
     def resolve(self, path: str) -> Route | None:
         if path == "/":
             return Route(self.root, anonymous=True)
+        if path.startswith("/console") and self.console:
+            return self._console_file(path[len("/console") :])
         if not path.startswith("/v2/"):
             return None
         if path == "/v2/":
@@ -93,3 +101,11 @@ class Router:
             case ["queues", queue, "claims", claim_id]:
                 return Route(self.claim, {"queue": queue, "claim_id": claim_id})
         return None
+
+    def _console_file(self, rest: str) -> Route | None:
+        # The files are public like `/`: the data they show comes from API calls
+        # that carry the user's own credentials.
+        if rest in ("", "/"):
+            return Route(self.console[""], anonymous=True)
+        resource = self.console.get(rest[1:]) if rest.startswith("/") else None
+        return Route(resource, anonymous=True) if resource else None
