@@ -55,6 +55,8 @@ class Claims:
             ids = [m.id for m in claim.exhausted]
             moved = await dead_letter(self._store, caller.project, queue, claim.id, ids, rule, now)
             self._events.messages_dead_lettered(moved)
+            if moved:
+                self._events.queue_used(caller.project, rule.queue)
         if not claim.messages:
             await self._store.release_claim(caller.project, queue, claim.id, now)
             return None
