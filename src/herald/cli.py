@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
 import os
 import resource
 import shutil
@@ -101,6 +102,8 @@ def serve(args: argparse.Namespace) -> int:
             },
             warn=lambda message: print(f"herald: {message}", file=sys.stderr),
         )
+        # Lines of the checks below (a store's warnings) take the configured format too.
+        logging.config.dictConfig(log_config(settings.log_format, settings.log_level))
         load_policy(settings.policy_file)
         if settings.ssl_certfile:
             check_tls_files(settings.ssl_certfile, settings.ssl_keyfile)

@@ -90,5 +90,8 @@ def log_config(log_format: str, level: str) -> dict[str, Any]:
             "uvicorn": {"level": upper},
             "uvicorn.error": {"level": upper},
             "uvicorn.access": {"level": upper},
+            # asyncpg's pool warns with a traceback every second it cannot reconnect;
+            # the outage watch says the same once as the outage begins and once as it ends.
+            "asyncpg.pool": {"level": "ERROR"},
         },
     }
