@@ -18,6 +18,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import msgspec
@@ -58,12 +59,6 @@ HTTP_REQUEST_SECONDS = Histogram(
     ["route", "method"],
     buckets=_LATENCY_BUCKETS,
 )
-HTTP_REQUESTS_IN_FLIGHT = Gauge(
-    "herald_http_requests_in_flight",
-    "Requests being answered now.",
-    multiprocess_mode="livesum",
-)
-
 # What the service did.
 MESSAGES_POSTED = Counter("herald_messages_posted", "Messages stored by posts.")
 MESSAGES_CLAIMED = Counter("herald_messages_claimed", "Messages handed out by claims.")
@@ -130,13 +125,23 @@ class RequestMetrics:
     """The request counter and latency histogram as the HTTP transport feeds them."""
 
     def __init__(self) -> None:
-        self.in_flight = HTTP_REQUESTS_IN_FLIGHT
+        # prometheus-client's labels() costs more than the increment itself: the
+        # children of each (route, method, status) are looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        # A method nobody routes would otherwise let clients mint label values.
-        method = method if method in _METHODS else "other"
-        HTTP_REQUESTS.labels(route, method, str(status)).inc()
-        HTTP_REQUEST_SECONDS.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            # A method nobody routes would otherwise let clients mint label values.
+            label = method if method in _METHODS else "other"
+            children = self._children[key] = (
+                HTTP_REQUESTS.labels(route, label, str(status)),
+                HTTP_REQUEST_SECONDS.labels(route, label),
+            )
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
 
 
 class MetricEvents(Events):

@@ -80,9 +80,6 @@ class HeraldApp:
         request = Request(scope, receive)
         request_id = _request_id(request.headers)
         token = REQUEST_ID.set(request_id)
-        metrics = self.request_metrics
-        if metrics is not None:
-            metrics.in_flight.inc()
         route = self.router.resolve(request.path)
         try:
             response = await self._answer(request, route)
@@ -97,13 +94,11 @@ class HeraldApp:
             await send({"type": "http.response.body", "body": response.body})
             template = UNMATCHED if route is None else route.template
             seconds = time.perf_counter() - started
-            if metrics is not None:
-                metrics.observe(template, request.method, response.status, seconds)
+            if self.request_metrics is not None:
+                self.request_metrics.observe(template, request.method, response.status, seconds)
             if self.access_log and access_log.isEnabledFor(logging.INFO):
                 _log_access(request, template, response.status, seconds)
         finally:
-            if metrics is not None:
-                metrics.in_flight.dec()
             REQUEST_ID.reset(token)
 
     async def _answer(self, request: Request, route: Route | None) -> Response:
