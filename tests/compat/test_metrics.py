@@ -3,6 +3,8 @@ counters move by exactly what was sent, with one worker or several."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -221,3 +223,44 @@ class socket_taken:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def worker_pids(directory: Path) -> set[int]:
+    """The workers writing metric files in `directory` (each has its own `live` gauges)."""
+    return {int(path.stem.rsplit("_", 1)[1]) for path in directory.glob("gauge_livemin_*.db")}
+
+
+def test_counts_survive_a_worker_killed_and_its_live_gauges_go(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
+    directory = tmp_path / "metrics"
+    server, metrics_port = serve_metered(
+        store, tmp_path, "--workers", "2", env={"HERALD_METRICS_DIR": str(directory)}
+    )
+    try:
+        sent = headers()
+        for _ in range(20):
+            answer = httpx.post(
+                f"{server.url}/v2/queues/q/messages",
+                json={"messages": [{"body": 1}]},
+                headers=sent,
+                timeout=10,
+            )
+            assert answer.status_code == 201
+        assert scrape(metrics_port)[counter("messages_posted")] == 20
+        workers = worker_pids(directory)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        # uvicorn starts a worker in the killed one's place.
+        while len(worker_pids(directory) - workers) < 1:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.1)
+        after = scrape(metrics_port)
+        # A dead worker's counts stay in the sum (counters never go down); its
+        # `live` gauge leaves it.
+        assert after[counter("messages_posted")] == 20
+        assert after["herald_store_up", ()] == 1
+        assert victim not in worker_pids(directory)
+    finally:
+        assert server.stop() == 0
