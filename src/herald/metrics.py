@@ -246,16 +246,19 @@ class DepthCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
             "herald_queue_messages",
-            "Unexpired messages of the most recently used queues, by state (free, claimed).",
+            "Unexpired messages of recently used queues, by state (free, claimed, delayed).",
             labels=["project", "queue", "state"],
         )
         merged: dict[tuple[str, str], QueueDepth] = {}
         for depth in self._samples():
             merged[depth.project, depth.queue] = depth
-        deepest = sorted(merged.values(), key=lambda d: d.free + d.claimed, reverse=True)
+        deepest = sorted(
+            merged.values(), key=lambda d: d.free + d.claimed + d.delayed, reverse=True
+        )
         for depth in deepest[: self._most]:
             family.add_metric([depth.project, depth.queue, "free"], depth.free)
             family.add_metric([depth.project, depth.queue, "claimed"], depth.claimed)
+            family.add_metric([depth.project, depth.queue, "delayed"], depth.delayed)
         yield family
 
     def _samples(self) -> Iterator[QueueDepth]:

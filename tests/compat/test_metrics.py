@@ -143,13 +143,29 @@ def test_counters_move_by_exactly_the_traffic_sent_to_two_workers(
         assert after[histogram] - before.get(histogram, 0) == 5
         assert after["herald_store_up", ()] == 1
         assert any(name == "herald_build_info" for name, _ in after)
-        assert_depths_reach(metrics_port, {"metered": 9, "graveyard": 2})
+        delayed = httpx.post(
+            f"{server.url}/v2/queues/later/messages",
+            json={"messages": [{"body": 1, "delay": 300}]},
+            headers=headers(),
+            timeout=10,
+        )
+        assert delayed.status_code == 201
+        assert_depths_reach(
+            metrics_port,
+            {
+                "metered": {"free": 9, "claimed": 0, "delayed": 0},
+                "graveyard": {"free": 2, "claimed": 0, "delayed": 0},
+                "later": {"free": 0, "claimed": 0, "delayed": 1},
+            },
+        )
     finally:
         assert server.stop() == 0
 
 
-def assert_depths_reach(metrics_port: int, free: dict[str, int], within: float = 20) -> None:
-    """The sampler shows each queue with this many free and no claimed messages."""
+def assert_depths_reach(
+    metrics_port: int, wanted: dict[str, dict[str, int]], within: float = 20
+) -> None:
+    """The sampler shows each queue with these many messages in each state."""
     deadline = time.monotonic() + within
     while True:
         shown: dict[str, dict[str, float]] = {}
@@ -157,7 +173,6 @@ def assert_depths_reach(metrics_port: int, free: dict[str, int], within: float =
             if name == "herald_queue_messages":
                 label = dict(labels)
                 shown.setdefault(label["queue"], {})[label["state"]] = value
-        wanted = {queue: {"free": count, "claimed": 0} for queue, count in free.items()}
         if all(shown.get(queue) == states for queue, states in wanted.items()):
             return
         if time.monotonic() > deadline:

@@ -31,12 +31,14 @@ __all__ = ["BodyCipher", "Events", "QueueDepth", "Service", "StoreWatch", "check
 
 
 class QueueDepth(msgspec.Struct, frozen=True):
-    """How many unexpired messages of a queue are free and how many claimed."""
+    """How many unexpired messages of a queue are free (claimable now), claimed, and
+    delayed (not due yet)."""
 
     project: str
     queue: str
     free: int
     claimed: int
+    delayed: int
 
 
 class Service:
@@ -87,5 +89,6 @@ class Service:
         found = []
         for project, queue in queues:
             stats = await self._store.queue_stats(project, queue, now)
-            found.append(QueueDepth(project, queue, stats.total - stats.claimed, stats.claimed))
+            free = stats.total - stats.claimed - stats.delayed
+            found.append(QueueDepth(project, queue, free, stats.claimed, stats.delayed))
         return found

@@ -154,6 +154,7 @@ class PostgresStore(Store):
             total=int(row["total"]),
             oldest=MessageRef(str(row["oldest"]), float(row["oldest_created"])),
             newest=MessageRef(str(row["newest"]), float(row["newest_created"])),
+            delayed=int(row["delayed"]),
         )
 
     async def purge_messages(self, project: str, name: str) -> None:
