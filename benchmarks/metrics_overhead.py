@@ -5,18 +5,24 @@ side by side: `plain` with no metrics and no access log, `metrics` with
 `/metrics` served (the request counter and histogram, the service's counters,
 the depth sampler) and no access log, and `metrics+access` with both, logging
 at `info` to a file. Each round runs wrk's `post.lua` (one ~200-byte message
-per POST) against each in turn, in an order that rotates. Run:
+per POST) against each in turn, in an order that rotates.
+
+On a shared machine those rates and CPU times move by tens of percent from
+run to run, more than metrics could cost, so the script also times what
+metrics add to one POST (the calls `RequestMetrics` and `MetricEvents` make)
+in a loop, and relates it to `plain`'s server CPU per POST. Run:
 
     python benchmarks/metrics_overhead.py --rounds 7 --duration 5
 
-Prints a Markdown table of the medians, each against `plain`, and writes it
-with the raw runs to results/.
+Prints Markdown tables of both, each against `plain`, and writes them with
+the raw runs to results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 import benchlib
@@ -72,7 +78,27 @@ def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     return runs
 
 
-def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None:
+def counting_cost(calls: int, rounds: int) -> list[float]:
+    """Seconds per POST of what metrics add to one: the request counter and histogram,
+    the posted counter and the depth sampler's note of the queue; `rounds` timings."""
+    from herald.metrics import MetricEvents, RequestMetrics
+
+    requests, events = RequestMetrics(), MetricEvents(50)
+    route = "/v2/queues/{queue}/messages"
+    timings = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(calls):
+            events.messages_posted(1)
+            events.queue_used("bench", "q")
+            requests.observe(route, "POST", 201, 0.001)
+        timings.append((time.process_time() - started) / calls)
+    return timings
+
+
+def report(
+    args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], counting: list[float]
+) -> None:
     def rates(name: str) -> list[float]:
         return [r["requests"] / r["duration_s"] for r in runs[name]]
 
@@ -96,6 +122,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
                 f"{cpu_us(name) / cpu_us('plain'):.3f}",
             ]
         )
+    counting_us = 1e6 * benchlib.median(counting)
     table = benchlib.markdown_table(
         [
             "server",
@@ -113,12 +140,15 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
         f"{args.rounds} rounds of {args.duration:g} s, wrk -t1 -c{args.connections}, "
         f"post.lua (1 message per POST), SQLite durability normal, 1 worker; "
         f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
-        f"load average at the end {machine['load_average']}\n\n{table}"
+        f"load average at the end {machine['load_average']}\n\n{table}\n\n"
+        f"metrics' own calls per POST, in a loop of {args.calls:,}: {counting_us:.2f} µs "
+        f"CPU (median of {len(counting)}), {100 * counting_us / cpu_us('plain'):.1f} % of "
+        f"plain's server CPU per POST"
     )
     print(markdown)
     benchlib.write_results(
         f"metrics-overhead-{benchlib.timestamp()}",
-        {"machine": machine, "args": vars(args), "runs": runs},
+        {"machine": machine, "args": vars(args), "runs": runs, "counting_s": counting},
         markdown,
     )
 
@@ -126,9 +156,11 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     benchlib.add_wrk_options(parser, rounds=7, queues=False)
+    parser.add_argument("--calls", type=int, default=200_000)
     args = parser.parse_args()
     benchlib.require_wrk()
-    report(args, measure(args))
+    runs = measure(args)
+    report(args, runs, counting_cost(args.calls, rounds=7))
 
 
 if __name__ == "__main__":

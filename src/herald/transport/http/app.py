@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +139,10 @@ def _request_id(headers: dict[str, str]) -> str:
         given = headers.get(name)
         if given is not None and _SANE_REQUEST_ID.fullmatch(given):
             return given
-    return f"req-{uuid.uuid4()}"
+    # 128 random bits in the shape of a UUID, as OpenStack's ids are; uuid4() costs
+    # four times as much for version bits nobody reads.
+    h = os.urandom(16).hex()
+    return f"req-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _log_access(request: Request, route: str, status: int, seconds: float) -> None:
