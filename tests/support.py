@@ -111,7 +111,8 @@ def server_environ() -> dict[str, str]:
 
 class ServerProcess:
     """`herald serve` in a subprocess on a free port; with `tls`, the context a client
-    trusts the server's certificate with, and an https URL."""
+    trusts the server's certificate with, and an https URL. Its output goes to `log`;
+    with `stderr_apart`, its log lines (stderr) go to `errors` instead."""
 
     def __init__(
         self,
@@ -120,6 +121,7 @@ class ServerProcess:
         *args: str,
         env: dict[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
+        stderr_apart: bool = False,
     ):
         self.port = free_port()
         self.tls = tls
@@ -130,6 +132,7 @@ class ServerProcess:
         self.env = {**server_environ(), **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"serve-{self.port}.log"
+        self.errors = workdir / f"serve-{self.port}.err" if stderr_apart else self.log
 
     def start(self, timeout: float = 20) -> ServerProcess:
         command = [
@@ -143,9 +146,13 @@ class ServerProcess:
             self.store,
             *self.args,
         ]
-        with open(self.log, "ab") as log:
+        with open(self.log, "ab") as log, open(self.errors, "ab") as errors:
             self.process = subprocess.Popen(
-                command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT if self.errors == self.log else errors,
             )
         deadline = time.time() + timeout
         while time.time() < deadline:

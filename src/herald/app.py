@@ -11,17 +11,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from herald import errors
 from herald.auth.apikeys import ApiKeyAuth
 from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
-from herald.service import BodyCipher, Service
+from herald.service import BodyCipher, Events, Service
 from herald.storage.base import Store
 from herald.storage.factory import open_store
 
+if TYPE_CHECKING:
+    from herald.metrics import MetricEvents
+
 log = logging.getLogger("herald")
+
+OUTAGE_PROBE_SECONDS = 1.0
+"""How often a process pings a store it has seen fail, to log the outage's end."""
 
 
 class Herald:
@@ -36,8 +44,22 @@ class Herald:
         policy = load_policy(settings.policy_file)
         key, old_keys = settings.encryption.keys()
         cipher = BodyCipher(key, old_keys)
+        self.metric_events: MetricEvents | None = None
+        events = Events()
+        if settings.metrics_port:
+            # Imported here: prometheus-client is loaded only by the processes that count.
+            from herald.metrics import MetricEvents
+
+            events = self.metric_events = MetricEvents(settings.metrics_queues)
         self.service = Service(
-            store, settings.limits, clock, policy=policy, signer=signer, cipher=cipher
+            store,
+            settings.limits,
+            clock,
+            policy=policy,
+            signer=signer,
+            cipher=cipher,
+            events=events,
+            ready_cache_seconds=settings.ready_cache_seconds,
         )
         # Pre-signed URLs are judged ahead of whichever step `auth` chose.
         self.identify: IdentityStep = SignedUrls(
@@ -51,6 +73,9 @@ class Herald:
         await self.identify.start()
         if self.settings.gc_interval > 0:
             self._tasks.append(asyncio.create_task(self._collect_garbage()))
+        self._tasks.append(asyncio.create_task(self._watch_outages()))
+        if self.metric_events is not None and self.settings.metrics_queues:
+            self._tasks.append(asyncio.create_task(self._sample_depths(self.metric_events)))
 
     async def stop(self) -> None:
         """Stop the background tasks, then close the store."""
@@ -62,14 +87,41 @@ class Herald:
         self._tasks.clear()
         await self.identify.stop()
         await self.store.close()
+        if self.metric_events is not None:
+            from herald.metrics import process_stopped
+
+            process_stopped()
 
     async def _collect_garbage(self) -> None:
         while True:
             await asyncio.sleep(self.settings.gc_interval)
             try:
                 await self.service.collect_garbage()
+            except errors.StoreUnavailable as exc:
+                # The outage watch logs an outage once; a traceback per round says nothing more.
+                self.service.watch.failed(exc)
             except Exception:
                 log.exception("garbage collection failed; will retry")
+
+    async def _watch_outages(self) -> None:
+        """While the store is down, ping it now and then, so that the outage's end is
+        logged even when no request comes to notice it."""
+        while True:
+            await asyncio.sleep(OUTAGE_PROBE_SECONDS)
+            if self.service.watch.down:
+                await self.service.health.probe_store()
+
+    async def _sample_depths(self, events: MetricEvents) -> None:
+        from herald.metrics import DEPTHS
+
+        while True:
+            try:
+                DEPTHS.publish(await self.service.depths(events.used_queues()))
+            except errors.StoreUnavailable as exc:
+                self.service.watch.failed(exc)
+            except Exception:
+                log.exception("sampling queue depths failed; will retry")
+            await asyncio.sleep(self.settings.metrics_depth_interval)
 
 
 def identity_step(settings: Settings, store: Store) -> IdentityStep:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
@@ -17,6 +19,7 @@ from herald.auth import keys_cli
 from herald.auth.policy import load_policy
 from herald.bench import cli as bench_cli
 from herald.config import ConfigError, Settings, load_settings, settings_environ
+from herald.logs import log_config
 from herald.storage.factory import open_store
 from herald.storage.kit import redacted
 from herald.tls import check_tls_files
@@ -51,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
     serve.add_argument(
         "--console", action="store_true", default=None, help="serve the web console at /console"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("human", "json"),
+        help="log lines as timestamped text (default) or as JSON objects, one a line",
+    )
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default 0: off)"
     )
     serve.add_argument("--ssl-certfile", help="PEM certificate (chain) to serve HTTPS with")
     serve.add_argument("--ssl-keyfile", help="PEM private key of --ssl-certfile, unencrypted")
@@ -88,11 +99,15 @@ def serve(args: argparse.Namespace) -> int:
                 "durability": args.durability,
                 "log_level": args.log_level,
                 "console": args.console,
+                "log_format": args.log_format,
+                "metrics_port": args.metrics_port,
                 "ssl_certfile": args.ssl_certfile,
                 "ssl_keyfile": args.ssl_keyfile,
             },
             warn=lambda message: print(f"herald: {message}", file=sys.stderr),
         )
+        # Lines of the checks below (a store's warnings) take the configured format too.
+        logging.config.dictConfig(log_config(settings.log_format, settings.log_level))
         load_policy(settings.policy_file)
         if settings.ssl_certfile:
             check_tls_files(settings.ssl_certfile, settings.ssl_keyfile)
@@ -111,6 +126,8 @@ def serve(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        # Herald's own formats for uvicorn's lines too; Herald writes the access log.
+        "log_config": log_config(settings.log_format, settings.log_level),
         "access_log": False,
         # Herald never reads the client address; skip the middleware that sets it.
         "proxy_headers": False,
@@ -146,6 +163,18 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     port = sock.getsockname()[1]
+    metrics_dir = None
+    if settings.metrics_port:
+        try:
+            metrics_dir = _serve_metrics(settings)
+        except OSError as exc:
+            sock.close()
+            print(
+                f"herald: cannot serve metrics on {settings.metrics_host}:"
+                f"{settings.metrics_port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
     workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
     scheme = "https" if settings.ssl_certfile else "http"
     print(
@@ -156,6 +185,12 @@ def serve(args: argparse.Namespace) -> int:
     )
     if settings.console:
         print(f"herald: web console at {scheme}://{_host_in_url(settings.host)}:{port}/console")
+    if settings.metrics_port:
+        print(
+            f"herald: metrics on http://{_host_in_url(settings.metrics_host)}:"
+            f"{settings.metrics_port}/metrics",
+            flush=True,
+        )
     print(f"herald: {raise_open_files_limit()}", flush=True)
     files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if settings.max_connections + FILES_BESIDES_CONNECTIONS > files:
@@ -169,11 +204,35 @@ def serve(args: argparse.Namespace) -> int:
     server = stop.server = uvicorn.Server(config)
     if stop.requested:
         return 0
+    try:
+        if settings.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+            return 0
+        server.run(sockets=[sock])
+        return 0 if server.started else 2
+    finally:
+        if metrics_dir is not None and not settings.metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve_metrics(settings: Settings) -> str | None:
+    """Serve /metrics from a thread of this process; with workers, they write their
+    samples to a fresh directory (returned) that this process adds up."""
+    from herald import metrics
+
+    directory = None
     if settings.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-        return 0
-    server.run(sockets=[sock])
-    return 0 if server.started else 2
+        directory = metrics.fresh_directory(settings.metrics_dir)
+        # Read by prometheus-client in each worker as it starts.
+        os.environ[metrics.MULTIPROCESS_ENV] = directory
+    registry = metrics.scrape_registry(directory, settings.metrics_queues)
+    try:
+        metrics.serve_metrics(settings.metrics_host, settings.metrics_port, registry)
+    except OSError:
+        if directory is not None and not settings.metrics_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return directory
 
 
 AUTH_NOTES = {

@@ -145,6 +145,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     keep_alive_timeout: float = 5.0
     max_connections: int = 10000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["human", "json"] = "human"
+    access_log: bool = True
+    # /metrics on its own address; port 0 serves no metrics.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    # Where --workers N keep their metric files; "" is a fresh directory per run.
+    metrics_dir: str = ""
+    metrics_queues: int = 50
+    metrics_depth_interval: float = 15.0
+    ready_cache_seconds: float = 1.0
     auth: Literal["noauth", "keystone", "apikey"] = "noauth"
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
@@ -159,6 +169,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ValueError(f"port must be from 0 to 65535, not {self.port}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, not {self.workers}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(
+                f"metrics_port must be from 0 (no metrics) to 65535, not {self.metrics_port}"
+            )
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ValueError(
+                f"metrics_port must differ from port {self.port}: /metrics has its own address"
+            )
+        if not self.metrics_host:
+            raise ValueError("metrics_host must name an address to bind, such as 127.0.0.1")
+        if not 0 <= self.metrics_queues <= 1000:
+            raise ValueError(f"metrics_queues must be from 0 to 1000, not {self.metrics_queues}")
+        if not 1 <= self.metrics_depth_interval <= 3600:
+            raise ValueError(
+                "metrics_depth_interval must be from 1 to 3600 seconds, "
+                f"not {self.metrics_depth_interval}"
+            )
+        if not 0 <= self.ready_cache_seconds <= 60:
+            raise ValueError(
+                f"ready_cache_seconds must be from 0 to 60, not {self.ready_cache_seconds}"
+            )
         if self.gc_interval < 0:
             raise ValueError(f"gc_interval must not be negative, not {self.gc_interval}")
         for name in ("max_request_line", "max_header_size", "max_head_size", "max_connections"):

@@ -142,3 +142,10 @@ class ServiceUnavailable(HeraldError):
     @property
     def public_description(self) -> str:
         return self.public
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """It is the store that failed, not another service Herald relies on (Keystone):
+    what the outage watch counts and logs once."""
+
+    code = "store_unavailable"

@@ -130,10 +130,13 @@ class MessageRef(msgspec.Struct, frozen=True):
 
 
 class QueueStats(msgspec.Struct, frozen=True):
+    """Counts of a queue's unexpired messages: all, claimed, and delayed (not yet due)."""
+
     claimed: int
     total: int
     oldest: MessageRef | None = None
     newest: MessageRef | None = None
+    delayed: int = 0
 
 
 class QueueEntry(msgspec.Struct, frozen=True):

@@ -652,12 +652,15 @@ async def test_stats_count_live_messages(store: Store) -> None:
     await post(store, "q", "delayed", delay=50, ttl=100, now=T0 + 10)
     await store.create_claim(P, "q", claim(limit=2, ttl=60), T0 + 10)
     stats = await store.queue_stats(P, "q", T0 + 20)
-    assert (stats.total, stats.claimed) == (4, 2)
+    assert (stats.total, stats.claimed, stats.delayed) == (4, 2, 1)
     assert stats.oldest is not None and stats.oldest.id == ids[0]
     assert stats.oldest.created == T0
     assert stats.newest is not None and stats.newest.created == T0 + 10
+    assert (await store.queue_stats(P, "q", T0 + 59.5)).delayed == 1
+    # Due at T0 + 60: from then on the message is free, claimable by anyone.
+    assert (await store.queue_stats(P, "q", T0 + 60)).delayed == 0
     later = await store.queue_stats(P, "q", T0 + 100)
-    assert (later.total, later.claimed) == (1, 0)
+    assert (later.total, later.claimed, later.delayed) == (1, 0, 0)
 
 
 async def test_purge_removes_claimed_messages_too(store: Store) -> None:

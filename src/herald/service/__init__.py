@@ -10,20 +10,35 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import msgspec
+
 from herald.auth.policy import Policy
 from herald.auth.signed_urls import Signer
 from herald.model import Limits
 from herald.service.claims import Claims
 from herald.service.context import Context
 from herald.service.encryption import BodyCipher
+from herald.service.events import Events
 from herald.service.health import Health
 from herald.service.messages import Messages
 from herald.service.names import check_queue_name
+from herald.service.outage import StoreWatch
 from herald.service.queues import Queues
 from herald.service.sharing import Sharing
 from herald.storage.base import Store
 
-__all__ = ["BodyCipher", "Service", "check_queue_name"]
+__all__ = ["BodyCipher", "Events", "QueueDepth", "Service", "StoreWatch", "check_queue_name"]
+
+
+class QueueDepth(msgspec.Struct, frozen=True):
+    """How many unexpired messages of a queue are free (claimable now), claimed, and
+    delayed (not due yet)."""
+
+    project: str
+    queue: str
+    free: int
+    claimed: int
+    delayed: int
 
 
 class Service:
@@ -38,17 +53,42 @@ class Service:
         policy: Policy | None = None,
         signer: Signer | None = None,
         cipher: BodyCipher | None = None,
+        events: Events | None = None,
+        ready_cache_seconds: float = 1.0,
     ) -> None:
-        context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher())
+        events = events or Events()
+        context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher(), events)
         self.limits = limits
+        self.events = events
+        self.watch = StoreWatch(events)
         self.queues = Queues(context)
         self.messages = Messages(context)
         self.claims = Claims(context)
         self.sharing = Sharing(context, signer or Signer(""))
-        self.health = Health(context, self.queues, self.messages, self.claims)
+        self.health = Health(
+            context,
+            self.queues,
+            self.messages,
+            self.claims,
+            self.watch,
+            ready_cache_seconds=ready_cache_seconds,
+        )
         self._store = store
         self._clock = clock
 
     async def collect_garbage(self) -> int:
         """Remove what has expired; how many records went."""
-        return await self._store.collect_garbage(self._clock())
+        gone = await self._store.collect_garbage(self._clock())
+        self.events.garbage_collected(gone)
+        return gone
+
+    async def depths(self, queues: list[tuple[str, str]]) -> list[QueueDepth]:
+        """The free and claimed messages of each (project, queue): one stats read each,
+        so the caller bounds the cost by how many it asks about."""
+        now = self._clock()
+        found = []
+        for project, queue in queues:
+            stats = await self._store.queue_stats(project, queue, now)
+            free = stats.total - stats.claimed - stats.delayed
+            found.append(QueueDepth(project, queue, free, stats.claimed, stats.delayed))
+        return found

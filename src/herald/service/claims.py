@@ -28,6 +28,7 @@ class Claims:
         self._limits = context.limits
         self._clock = context.clock
         self._cipher = context.cipher
+        self._events = context.events
 
     @action("claims:create")
     async def create(
@@ -52,7 +53,10 @@ class Claims:
         rule = rules[0]
         if claim.exhausted and rule is not None:
             ids = [m.id for m in claim.exhausted]
-            await dead_letter(self._store, caller.project, queue, claim.id, ids, rule, now)
+            moved = await dead_letter(self._store, caller.project, queue, claim.id, ids, rule, now)
+            self._events.messages_dead_lettered(moved)
+            if moved:
+                self._events.queue_used(caller.project, rule.queue)
         if not claim.messages:
             await self._store.release_claim(caller.project, queue, claim.id, now)
             return None
@@ -63,6 +67,9 @@ class Claims:
             # that has the key perhaps, rather than after the claim's ttl.
             await self._store.release_claim(caller.project, queue, claim.id, now)
             raise
+        self._events.claims_created()
+        self._events.messages_claimed(len(messages))
+        self._events.queue_used(caller.project, queue)
         return ClaimView(claim.id, claim.ttl, 0, views(messages, now))
 
     @action("claims:get")
@@ -85,10 +92,12 @@ class Claims:
         )
         if not renewed:
             raise _claim_not_found(claim_id, queue, caller.project)
+        self._events.claims_renewed()
 
     @action("claims:delete")
     async def delete(self, caller: Caller, queue: str, claim_id: str) -> None:
         await self._store.release_claim(caller.project, queue, claim_id, self._clock())
+        self._events.claims_released()
 
 
 async def dead_letter(
@@ -99,8 +108,8 @@ async def dead_letter(
     ids: list[str],
     rule: DeadLetter,
     now: float,
-) -> None:
-    """Move messages claimed too often to the dead-letter queue.
+) -> int:
+    """Move messages claimed too often to the dead-letter queue; how many moved.
 
     The claim holds them until they are moved, so if this never happens (the
     process dies) the claim runs out and the next claim sets them aside again:
@@ -108,7 +117,7 @@ async def dead_letter(
     fails is logged, not raised: the caller's claim of the other messages
     stands, and raising would strand them under a claim nobody knows of."""
     try:
-        await store.move_messages(project, queue, claim_id, ids, rule.queue, rule.ttl, now)
+        return await store.move_messages(project, queue, claim_id, ids, rule.queue, rule.ttl, now)
     except errors.HeraldError as exc:
         log.warning(
             "moving %d messages of queue %s to %s failed; the next claim after this one "
@@ -118,6 +127,7 @@ async def dead_letter(
             rule.queue,
             exc.description,
         )
+        return 0
 
 
 def _claim_not_found(claim_id: str, queue: str, project: str) -> errors.NotFound:

@@ -1,4 +1,5 @@
-"""What every operation shares: the store, limits, clock, access policy and body cipher."""
+"""What every operation shares: the store, limits, clock, access policy, body cipher
+and event observer."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ import msgspec
 from herald.auth.policy import Policy
 from herald.model import Limits
 from herald.service.encryption import BodyCipher
+from herald.service.events import Events
 from herald.storage.base import Store
 
 
 class Context(msgspec.Struct, frozen=True):
     """The store the operations act on, the API's limits, the clock read once per request,
-    the policy every caller is checked against, and the cipher of message bodies."""
+    the policy every caller is checked against, the cipher of message bodies, and who
+    hears of what happened."""
 
     store: Store
     limits: Limits
     clock: Callable[[], float] = time.time
     policy: Policy = msgspec.field(default_factory=Policy)
     cipher: BodyCipher = msgspec.field(default_factory=BodyCipher)
+    events: Events = msgspec.field(default_factory=Events)

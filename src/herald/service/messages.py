@@ -54,6 +54,7 @@ class Messages:
         self._limits = context.limits
         self._clock = context.clock
         self._cipher = context.cipher
+        self._events = context.events
 
     @action("messages:create")
     async def post(self, caller: Caller, queue: str, body: bytes) -> list[str]:
@@ -84,9 +85,12 @@ class Messages:
                 messages.append(NewMessage(sealed, ttl, delay))
             return messages
 
-        return await self._store.post_messages(
+        ids = await self._store.post_messages(
             project, queue, prepare, caller.client_id, self._clock()
         )
+        self._events.messages_posted(len(ids))
+        self._events.queue_used(project, queue)
+        return ids
 
     @action("messages:get_all")
     async def listing(
@@ -171,10 +175,12 @@ class Messages:
         now = self._clock()
         popped = await self._store.pop_messages(caller.project, queue, count, now)
         try:
-            return views(self._cipher.open_all(caller.project, queue, popped), now)
+            opened = views(self._cipher.open_all(caller.project, queue, popped), now)
         except errors.EncryptionFailure:
             await self._put_back(caller, queue, popped, now)
             raise
+        self._events.messages_deleted(len(popped))
+        return opened
 
     async def _put_back(
         self, caller: Caller, queue: str, messages: list[StoredMessage], now: float
@@ -201,6 +207,8 @@ class Messages:
         if refusal is not None:
             kind, description = refusal
             raise kind(description)
+        if outcome is DeleteOutcome.DELETED:
+            self._events.messages_deleted(1)
 
 
 def _post_document(body: bytes) -> list[MessageIn]:

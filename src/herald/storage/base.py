@@ -120,7 +120,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
-        """Counts of unexpired messages, and the oldest and newest of them."""
+        """Counts of unexpired messages (all, claimed, delayed: not due by `now`), and the
+        oldest and newest of them."""
 
     @abc.abstractmethod
     async def purge_messages(self, project: str, name: str) -> None:

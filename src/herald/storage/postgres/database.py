@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from herald.errors import ServiceUnavailable
+from herald.errors import StoreUnavailable
 from herald.storage.postgres.failures import (
     PUBLIC,
     LostBeforeSending,
@@ -90,7 +90,7 @@ class Database:
             reason = unavailable_reason(exc)
             if reason is None:
                 raise
-            raise ServiceUnavailable(
+            raise StoreUnavailable(
                 f"PostgreSQL at {options.target} cannot be reached: {reason}.", public=PUBLIC
             ) from exc
 
@@ -115,16 +115,16 @@ class Database:
         try:
             async with self.connection() as conn:
                 return bool(await conn.fetchval("SELECT 1", timeout=self.options.connect_timeout))
-        except ServiceUnavailable:
+        except StoreUnavailable:
             return False
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection; losing the server on the way becomes ServiceUnavailable."""
+        """A pooled connection; losing the server on the way becomes StoreUnavailable."""
         pool = self._pool
         if pool is None:
             where = self.options.target
-            raise ServiceUnavailable(f"The PostgreSQL store at {where} is not open.", public=PUBLIC)
+            raise StoreUnavailable(f"The PostgreSQL store at {where} is not open.", public=PUBLIC)
         acquired = False
         try:
             async with pool.acquire(timeout=self.options.acquire_timeout) as conn:
@@ -185,7 +185,7 @@ class Database:
                     raise
             except asyncpg.TransactionRollbackError as exc:
                 if attempt == ATTEMPTS:
-                    raise ServiceUnavailable(
+                    raise StoreUnavailable(
                         f"PostgreSQL at {self.options.target} kept aborting the transaction "
                         f"({exc.sqlstate}: {exc}). Retry later.",
                         public=PUBLIC,

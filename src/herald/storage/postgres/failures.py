@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg  # type: ignore[import-untyped]
 
-from herald.errors import ServiceUnavailable
+from herald.errors import StoreUnavailable
 from herald.storage.postgres.options import PostgresOptions
 
 # Failures that say the server is gone, refusing, shutting down or out of
@@ -22,7 +22,7 @@ SERVER_GONE = (
 PUBLIC = "The PostgreSQL store is unavailable right now; please try again in a few seconds."
 
 
-class LostBeforeSending(ServiceUnavailable):
+class LostBeforeSending(StoreUnavailable):
     """The connection was found broken before the operation reached the server."""
 
 
@@ -52,7 +52,7 @@ def failed_before_sending(exc: BaseException) -> bool:
 
 def as_unavailable(
     exc: BaseException, options: PostgresOptions, *, acquired: bool
-) -> ServiceUnavailable | None:
+) -> StoreUnavailable | None:
     """The 503 a failure while getting (or, once `acquired`, using) a pooled
     connection comes to; None when it does not mean the server is out of reach."""
     reason = unavailable_reason(exc)
@@ -68,6 +68,6 @@ def as_unavailable(
             f"(pool of {options.max_size})"
         )
     unsent = acquired and failed_before_sending(exc)
-    return (LostBeforeSending if unsent else ServiceUnavailable)(
+    return (LostBeforeSending if unsent else StoreUnavailable)(
         f"PostgreSQL at {options.target} is unavailable: {reason}. Retry later.", public=PUBLIC
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from herald.errors import ServiceUnavailable
+from herald.errors import StoreUnavailable
 from herald.model import NewMessage
 from herald.storage.base import Prepare
 from herald.storage.batching import Batcher
@@ -109,7 +109,7 @@ async def lock_queue(conn: Connection, sql: Statements, project: str, name: str)
             found = await conn.fetchval(sql.insert_queue, project, name)
         if found is not None:
             return int(found)
-    raise ServiceUnavailable(
+    raise StoreUnavailable(
         f"The queue {name} kept disappearing while it was being created. Retry later.",
         public=PUBLIC,
     )

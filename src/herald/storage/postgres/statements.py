@@ -67,6 +67,7 @@ class Statements:
                 SELECT count(*) AS total,
                        count(*) FILTER (WHERE claim_id IS NOT NULL
                                         AND claim_expires > $3) AS claimed,
+                       count(*) FILTER (WHERE available > $3) AS delayed,
                        min(id) AS oldest, max(id) AS newest
                 FROM {messages} WHERE queue_id = {queue_of} AND expires > $3
             )

@@ -3,7 +3,7 @@
 Every operation is one statement or one transaction on a pooled asyncpg
 connection (a claim reading on past set-aside messages takes more statements,
 each complete by itself). Losing the server, a full pool or a timeout raises
-`ServiceUnavailable`; the pool reconnects by itself once the server is back.
+`StoreUnavailable`; the pool reconnects by itself once the server is back.
 docs/storage-postgres.md explains the schema and the URI options.
 """
 
@@ -154,6 +154,7 @@ class PostgresStore(Store):
             total=int(row["total"]),
             oldest=MessageRef(str(row["oldest"]), float(row["oldest_created"])),
             newest=MessageRef(str(row["newest"]), float(row["newest_created"])),
+            delayed=int(row["delayed"]),
         )
 
     async def purge_messages(self, project: str, name: str) -> None:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from redis import exceptions as redis_errors
 
-from herald.errors import ServiceUnavailable
+from herald.errors import StoreUnavailable
 
 # Replies Redis gives while it cannot serve for now (those redis-py has no
 # class for are told by their code); any other error reply is a bug.
@@ -28,18 +28,18 @@ def guard(where: str) -> Iterator[None]:
     try:
         yield
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise ServiceUnavailable(
+        raise StoreUnavailable(
             f"The Redis store at {where} cannot be reached: {exc}", public=_PUBLIC
         ) from exc
     except redis_errors.ResponseError as exc:
         transient = isinstance(exc, _TRANSIENT_ERRORS)
         if not transient and str(exc).split(" ", 1)[0] not in _TRANSIENT_CODES:
             raise
-        raise ServiceUnavailable(
+        raise StoreUnavailable(
             f"The Redis store at {where} refused the request: {exc}", public=_PUBLIC
         ) from exc
 
 
-def not_open(where: str) -> ServiceUnavailable:
+def not_open(where: str) -> StoreUnavailable:
     """The error of a request made before the store was opened or after it was closed."""
-    return ServiceUnavailable(f"The Redis store at {where} is not open.", public=_PUBLIC)
+    return StoreUnavailable(f"The Redis store at {where} is not open.", public=_PUBLIC)

@@ -13,7 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
-from herald.errors import ServiceUnavailable
+from herald.errors import StoreUnavailable
 from herald.storage.redis import lua
 from herald.storage.redis.codec import text
 from herald.storage.redis.failures import guard, not_open
@@ -103,7 +103,7 @@ class Server:
         try:
             with self.guard():
                 return bool(await self.client.ping())
-        except ServiceUnavailable:
+        except StoreUnavailable:
             return False
 
     async def run(

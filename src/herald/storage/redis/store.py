@@ -179,8 +179,9 @@ class RedisStore(Store):
         return QueueStats(
             claimed=claimed,
             total=total,
-            oldest=MessageRef(row[2].decode(), float(row[3])),
-            newest=MessageRef(row[4].decode(), float(row[5])),
+            oldest=MessageRef(row[3].decode(), float(row[4])),
+            newest=MessageRef(row[5].decode(), float(row[6])),
+            delayed=int(row[2]),
         )
 
     async def purge_messages(self, project: str, name: str) -> None:

@@ -111,10 +111,10 @@ def stats(conn: sqlite3.Connection, project: str, name: str, now: float) -> Queu
     queue_id = find(conn, project, name)
     if queue_id is None:
         return QueueStats(claimed=0, total=0)
-    total, claimed = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(claim_expires > ?), 0) FROM messages "
-        "WHERE queue_id = ? AND expires > ?",
-        (now, queue_id, now),
+    total, claimed, delayed = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(claim_expires > ?), 0), COALESCE(SUM(available > ?), 0) "
+        "FROM messages WHERE queue_id = ? AND expires > ?",
+        (now, now, queue_id, now),
     ).fetchone()
     if not total:
         return QueueStats(claimed=0, total=0)
@@ -128,4 +128,5 @@ def stats(conn: sqlite3.Connection, project: str, name: str, now: float) -> Queu
         total=int(total),
         oldest=MessageRef(str(oldest[0]), oldest[1]),
         newest=MessageRef(str(newest[0]), newest[1]),
+        delayed=int(delayed),
     )

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from herald.errors import HeraldError, ServiceUnavailable
+from herald.errors import HeraldError, StoreUnavailable
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -198,8 +198,8 @@ def _translate(exc: Exception) -> BaseException:
     return exc
 
 
-def _unavailable(exc: BaseException) -> ServiceUnavailable:
-    return ServiceUnavailable(
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
         f"The storage backend could not complete the request ({exc}). "
         "Please try again in a few seconds."
     )

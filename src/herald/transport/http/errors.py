@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from herald.errors import HeraldError, NotAuthenticated
+from herald.errors import HeraldError, NotAuthenticated, StoreUnavailable
 
 log = logging.getLogger("herald")
 
@@ -33,6 +33,7 @@ STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
     "conflict": (409, "Resource conflict"),
     "unsupported_media_type": (415, "415 Unsupported Media Type"),
     "service_unavailable": (503, "Service temporarily unavailable"),
+    "store_unavailable": (503, "Service temporarily unavailable"),
     "encryption_failure": (500, "Message encryption failure"),
     "internal_error": (500, "Internal server error"),
 }
@@ -42,7 +43,8 @@ def status_and_document(error: HeraldError) -> tuple[int, dict[str, str]]:
     """The status and the `{title, description}` body a client gets for the error."""
     status, title = STATUS_AND_TITLE.get(error.code, STATUS_AND_TITLE["internal_error"])
     description = error.public_description
-    if description != error.description:
+    # A store outage is logged once by the outage watch, not once per request.
+    if description != error.description and not isinstance(error, StoreUnavailable):
         log.warning("%s: %s", title, error.description)
     document = {"title": title}
     if description:

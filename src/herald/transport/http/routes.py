@@ -15,20 +15,32 @@ Resource = dict[str, Handler]
 
 
 class Route:
-    """A resolved path: its handlers by method and the path's variables by name."""
+    """A resolved path: its handlers by method, the path's variables by name, and its
+    template (what metrics and access logs name it by, never the raw path)."""
 
-    __slots__ = ("anonymous", "params", "resource")
+    __slots__ = ("anonymous", "params", "resource", "template")
 
     def __init__(
-        self, resource: Resource, params: dict[str, str] | None = None, *, anonymous: bool = False
+        self,
+        resource: Resource,
+        template: str,
+        params: dict[str, str] | None = None,
+        *,
+        anonymous: bool = False,
     ) -> None:
         self.resource = resource
+        self.template = template
         self.params = params or {}
         self.anonymous = anonymous
 
 
+UNMATCHED = "unmatched"
+"""The template of a path no route takes: one label value however many such paths come."""
+
+
 class Router:
-    """Exact routing of the v2 API; `admin_mode` adds /v2/health, `console` the web console."""
+    """Exact routing of the v2 API and the probes; `admin_mode` adds /v2/health, `console`
+    the web console."""
 
     def __init__(self, admin_mode: bool = False, console: bool = False) -> None:
         self.admin_mode = admin_mode
@@ -41,6 +53,8 @@ class Router:
         self.home: Resource = {"GET": partial(system.home, admin_mode=admin_mode)}
         self.ping: Resource = {"GET": system.ping, "HEAD": system.ping}
         self.health: Resource = {"GET": system.health}
+        self.healthz: Resource = {"GET": system.healthz, "HEAD": system.healthz}
+        self.readyz: Resource = {"GET": system.readyz, "HEAD": system.readyz}
         self.queues: Resource = {"GET": queues.list_queues}
         self.queue: Resource = {
             "GET": queues.get_queue,
@@ -66,46 +80,59 @@ class Router:
 
     def resolve(self, path: str) -> Route | None:
         if path == "/":
-            return Route(self.root, anonymous=True)
+            return Route(self.root, "/", anonymous=True)
         if path.startswith("/console") and self.console:
             return self._console_file(path[len("/console") :])
         if not path.startswith("/v2/"):
+            # Probes answer whatever `auth` is: a load balancer sends no credentials.
+            if path == "/healthz":
+                return Route(self.healthz, "/healthz", anonymous=True)
+            if path == "/readyz":
+                return Route(self.readyz, "/readyz", anonymous=True)
             return None
         if path == "/v2/":
-            return Route(self.home)
+            return Route(self.home, "/v2/")
         parts: list[Any] = path[4:].split("/")
         if "" in parts:
             # An empty segment (a trailing or doubled slash) names nothing, not an empty id.
             return None
         match parts:
             case ["ping"]:
-                return Route(self.ping)
+                return Route(self.ping, "/v2/ping")
             case ["health"] if self.admin_mode:
-                return Route(self.health)
+                return Route(self.health, "/v2/health")
             case ["queues"]:
-                return Route(self.queues)
+                return Route(self.queues, "/v2/queues")
             case ["queues", queue]:
-                return Route(self.queue, {"queue": queue})
+                return Route(self.queue, "/v2/queues/{queue}", {"queue": queue})
             case ["queues", queue, "stats"]:
-                return Route(self.stats, {"queue": queue})
+                return Route(self.stats, "/v2/queues/{queue}/stats", {"queue": queue})
             case ["queues", queue, "purge"]:
-                return Route(self.purge, {"queue": queue})
+                return Route(self.purge, "/v2/queues/{queue}/purge", {"queue": queue})
             case ["queues", queue, "share"]:
-                return Route(self.share, {"queue": queue})
+                return Route(self.share, "/v2/queues/{queue}/share", {"queue": queue})
             case ["queues", queue, "messages"]:
-                return Route(self.messages, {"queue": queue})
+                return Route(self.messages, "/v2/queues/{queue}/messages", {"queue": queue})
             case ["queues", queue, "messages", message_id]:
-                return Route(self.message, {"queue": queue, "message_id": message_id})
+                return Route(
+                    self.message,
+                    "/v2/queues/{queue}/messages/{message_id}",
+                    {"queue": queue, "message_id": message_id},
+                )
             case ["queues", queue, "claims"]:
-                return Route(self.claims, {"queue": queue})
+                return Route(self.claims, "/v2/queues/{queue}/claims", {"queue": queue})
             case ["queues", queue, "claims", claim_id]:
-                return Route(self.claim, {"queue": queue, "claim_id": claim_id})
+                return Route(
+                    self.claim,
+                    "/v2/queues/{queue}/claims/{claim_id}",
+                    {"queue": queue, "claim_id": claim_id},
+                )
         return None
 
     def _console_file(self, rest: str) -> Route | None:
         # The files are public like `/`: the data they show comes from API calls
         # that carry the user's own credentials.
         if rest in ("", "/"):
-            return Route(self.console[""], anonymous=True)
+            return Route(self.console[""], "/console", anonymous=True)
         resource = self.console.get(rest[1:]) if rest.startswith("/") else None
-        return Route(resource, anonymous=True) if resource else None
+        return Route(resource, "/console/{file}", anonymous=True) if resource else None

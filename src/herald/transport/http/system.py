@@ -1,4 +1,4 @@
-"""Handlers of /, /v2/, /v2/ping and /v2/health."""
+"""Handlers of /, /v2/, /v2/ping, /v2/health and the probes /healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -124,3 +124,25 @@ async def ping(svc: Service, req: Request) -> Response:
 
 async def health(svc: Service, req: Request) -> Response:
     return json_response(200, await svc.health.report(req.caller))
+
+
+_ALIVE = msgspec.json.encode({"status": "alive"})
+_READY = msgspec.json.encode({"status": "ready"})
+_NOT_READY = msgspec.json.encode(
+    {
+        "title": "Service temporarily unavailable",
+        "description": "The store does not answer; this process cannot serve requests now.",
+    }
+)
+
+
+async def healthz(svc: Service, req: Request) -> Response:
+    """Liveness: answering at all is the whole test."""
+    return Response(200, _ALIVE)
+
+
+async def readyz(svc: Service, req: Request) -> Response:
+    """Readiness: whether the store answers, from a ping shared by probes for a moment."""
+    if await svc.health.ready():
+        return Response(200, _READY)
+    return Response(503, _NOT_READY)

@@ -1,11 +1,12 @@
--- Returns {total, claimed[, oldest id, oldest created, newest id, newest created]}.
+-- Returns {total, claimed, delayed[, oldest id, oldest created, newest id, newest created]}.
 -- Finding the edges walks over expired messages not yet collected; the
 -- collector keeps that walk short.
 local total = redis.call('ZCOUNT', Q.expiry, '(' .. NOW_S, '+inf')
 if total == 0 then
-  return {0, 0}
+  return {0, 0, 0}
 end
 local claimed = redis.call('ZCOUNT', Q.claimed, '(' .. NOW_S, '+inf')
+local delayed = redis.call('ZCOUNT', Q.delayed, '(' .. NOW_S, '+inf')
 local function edge(command)
   local start = 0
   while true do
@@ -23,4 +24,4 @@ local function edge(command)
   end
 end
 local oldest, newest = edge('ZRANGE'), edge('ZREVRANGE')
-return {total, claimed, oldest[1], oldest[2], newest[1], newest[2]}
+return {total, claimed, delayed, oldest[1], oldest[2], newest[1], newest[2]}
