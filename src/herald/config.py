@@ -159,6 +159,10 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
                 raise ValueError(f"notifications {name} must be above 0 and at most 300 seconds")
         if self.smtp_url:
             smtp_address(self.smtp_url)
+            if "@" not in self.smtp_from:
+                raise ValueError(
+                    "notifications smtp_url needs smtp_from, the address e-mail is sent from"
+                )
 
 
 def host_pattern(pattern: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
