@@ -3,7 +3,8 @@
 For each policy, `FilterPolicy.matches(body)` against a hand-written Python
 function that makes the same decision (the floor for Python code), and, as a
 scale, decoding the same body from JSON with msgspec, which a delivery does
-anyway. The three take turns in each repeat; medians of the repeats.
+anyway. The three take turns in each repeat; medians of the repeats, printed
+and written with the runs to `results/`.
 
     python benchmarks/filters.py --repeats 9 --number 20000
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from benchlib import machine, markdown_table, median, say
+from benchlib import machine, markdown_table, median, say, timestamp, write_results
 
 from herald.service.filters import compile_policy
 
@@ -102,13 +103,14 @@ def main() -> None:
                 f"{median(decoded):,.0f}",
             ]
         )
-    print(machine())
-    print(
-        markdown_table(
-            ["policy", "matches() ns", "by hand ns", "ratio", f"decode {len(raw)}-byte body ns"],
-            rows,
-        )
+    table = markdown_table(
+        ["policy", "matches() ns", "by hand ns", "ratio", f"decode {len(raw)}-byte body ns"],
+        rows,
     )
+    print(table)
+    document = {"machine": machine(), "args": vars(args), "rows": rows}
+    for path in write_results(f"filters-{timestamp()}", document, table):
+        say(f"wrote {path}")
 
 
 if __name__ == "__main__":
