@@ -127,6 +127,8 @@ def test_by_default_every_host_is_allowed_as_in_zaqar() -> None:
         "http://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
         "http://localhost/",
         "http://api.localhost/",
+        "http://localhost./",
+        "http://LOCALHOST:8080/",
         "trust+http://127.0.0.1/",
     ],
 )
@@ -261,6 +263,20 @@ async def test_the_system_resolver_resolves_localhost_and_deny_private_refuses_i
     assert ipaddress.ip_address("127.0.0.1") in await system_resolver("localhost", 1)
     with pytest.raises(TargetRefused):
         await destination(local, DENY)
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1"])
+async def test_other_spellings_of_loopback_are_refused_after_resolution(host: str) -> None:
+    # Not literal addresses to Python, so they pass when subscribing; the system
+    # resolver reads them as 127.0.0.1, and that is what is judged at delivery.
+    subscriber = webhook(f"http://{host}:8080/", DENY)
+    with pytest.raises(TargetRefused, match="resolves to a private"):
+        await destination(subscriber, DENY)
+
+
+def test_a_trailing_dot_does_not_slip_past_allow_hosts() -> None:
+    assert check_subscriber("https://hooks.example.com./x", ONLY).host == "hooks.example.com"
+    assert "not allowed" in refused("https://example.com./x", ONLY)
 
 
 async def test_a_name_that_does_not_resolve_is_worth_a_retry() -> None:

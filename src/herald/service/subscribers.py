@@ -111,7 +111,8 @@ def check_subscriber(url: object, rule: HostRule) -> Subscriber:
         raise InvalidRequest(
             "The subscriber URL has a port that is not a number from 0 to 65535."
         ) from None
-    host = (parts.hostname or "").lower()
+    # "example.com." is example.com: the trailing dot must not slip past allow_hosts.
+    host = (parts.hostname or "").lower().rstrip(".")
     if not host or not parts.netloc or any(c in url for c in " \t\r\n"):
         raise InvalidRequest(f"The subscriber URL must look like {scheme}://host[:port]/path.")
     if not rule.name_allowed(host):
