@@ -23,7 +23,8 @@ class Received:
 @dataclass
 class Receiver:
     """A webhook receiver: `/status/<n>` answers n, `/slow` answers after a long pause,
-    `/redirect` points at `/status/200`, anything else answers 200."""
+    `/drip` answers one header line at a time, `/redirect` points at `/status/200`,
+    anything else answers 200."""
 
     port: int
     received: list[Received] = field(default_factory=list)
@@ -49,6 +50,16 @@ def receiving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
             state.received.append(Received(self.path, headers, body))
+            if self.path == "/drip":
+                # Each line well within a read timeout, the whole answer far beyond it.
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for i in range(20):
+                    if stop.wait(0.3):
+                        return
+                    self.wfile.write(f"X-Drip-{i}: x\r\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"Content-Length: 0\r\n\r\n")
+                return
             if self.path == "/slow":
                 # Longer than any test's timeout; ends early when the fixture closes.
                 stop.wait(30)

@@ -120,6 +120,14 @@ async def test_a_timeout_is_worth_a_retry(sender: WebhookSender, receiver: Recei
     assert outcome == Outcome(verdict="retry", reason="timed out")
 
 
+async def test_an_answer_dripped_a_line_at_a_time_is_a_timeout(
+    sender: WebhookSender, receiver: Receiver
+) -> None:
+    # Every line comes within the 0.5 s read timeout; the whole answer would take 6 s.
+    outcome = await send(sender, f"{receiver.url}/drip")
+    assert outcome == Outcome(verdict="retry", reason="timed out")
+
+
 async def test_post_headers_and_post_data_reach_the_subscriber(
     sender: WebhookSender, receiver: Receiver
 ) -> None:
