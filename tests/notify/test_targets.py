@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.config import ConfigError, NotificationSettings, load_settings
+from herald.config import ConfigError, NotificationSettings, load_settings, settings_environ
 from herald.delivery.targets import (
     Destination,
     Resolver,
@@ -365,3 +365,16 @@ def test_an_smtp_url_error_never_shows_its_password() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={"HERALD_NOTIFICATIONS_SMTP_URL": "smtp://u:hunter22@relay:x"})
     assert "hunter22" not in str(caught.value)
+
+
+def test_worker_processes_get_the_same_notification_settings() -> None:
+    settings = load_settings(
+        environ={
+            "HERALD_NOTIFICATIONS_DENY_PRIVATE": "true",
+            "HERALD_NOTIFICATIONS_ALLOW_HOSTS": "hooks.example.com,10.0.0.0/8",
+            "HERALD_NOTIFICATIONS_SUBSCRIBER_TYPES": "https",
+            "HERALD_NOTIFICATIONS_SMTP_URL": "smtp://u:p%40ss@relay.example:587",
+            "HERALD_NOTIFICATIONS_SMTP_FROM": "herald@example.com",
+        }
+    )
+    assert load_settings(None, settings_environ(settings)) == settings
