@@ -45,6 +45,7 @@ class HostRule:
 
     def __init__(self, settings: NotificationSettings) -> None:
         self.subscriber_types = frozenset(settings.subscriber_types)
+        self.subscriber_list = tuple(settings.subscriber_types)
         self.deny_private = settings.deny_private
         self.restricted = bool(settings.allow_hosts)
         patterns = [host_pattern(entry) for entry in settings.allow_hosts]
@@ -96,9 +97,10 @@ def check_subscriber(url: object, rule: HostRule) -> Subscriber:
         raise InvalidRequest("subscriber must be a non-empty string URI.")
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in rule.subscriber_types:
+        # Zaqar's words, and its list as the operator wrote it.
         raise InvalidRequest(
-            f"The subscriber type of subscription {url!r} is not supported; "
-            f"supported types are: {', '.join(sorted(rule.subscriber_types))}."
+            "The subscriber type of subscription must be supported in the list "
+            f"{list(rule.subscriber_list)}."
         )
     sink = _SINKS[scheme]
     if sink == "mailto":
