@@ -99,13 +99,14 @@ class Subscriptions:
             )
             # A queue has few subscriptions: ordering them here is cheaper than
             # keeping a second index in step.
-            ids = sorted(i.decode() for i in live if marker is None or i.decode() > marker)
+            after = sorted(i.decode() for i in live if marker is None or i.decode() > marker)
+            ids = after[:limit]
             async with client.pipeline(transaction=False) as pipe:
-                for sub_id in ids[:limit]:
+                for sub_id in ids:
                     pipe.hgetall(self._keys.subscription(sub_id))
                 hashes = await pipe.execute()
         found = []
-        for sub_id, raw in zip(ids, hashes, strict=False):
+        for sub_id, raw in zip(ids, hashes, strict=True):
             fields = _fields(raw)
             if fields and float(fields["e"]) > now:
                 found.append(subscription_of(sub_id, fields))
