@@ -30,7 +30,7 @@ class HeraldApp:
         self.herald = herald
         self.service = herald.service
         self.identify = herald.identify
-        self.router = Router(admin_mode=herald.settings.admin_mode)
+        self.router = Router(admin_mode=herald.settings.admin_mode, auth=herald.settings.auth)
         # Read by the HTTP protocol serving this app, once per connection.
         self.connection_limits = ConnectionLimits.of(herald.settings)
 

@@ -27,11 +27,13 @@ class Route:
 
 
 class Router:
-    """Exact routing of the v2 API; `admin_mode` adds /v2/health."""
+    """Exact routing of the v2 API; `admin_mode` adds /v2/health. `auth` is only described,
+    in the OpenAPI document."""
 
-    def __init__(self, admin_mode: bool = False) -> None:
+    def __init__(self, admin_mode: bool = False, auth: str = "noauth") -> None:
         self.admin_mode = admin_mode
         self.root: Resource = {"GET": system.versions}
+        self.openapi: Resource = {"GET": partial(system.openapi, admin_mode=admin_mode, auth=auth)}
         self.home: Resource = {"GET": partial(system.home, admin_mode=admin_mode)}
         self.ping: Resource = {"GET": system.ping, "HEAD": system.ping}
         self.health: Resource = {"GET": system.health}
@@ -61,6 +63,8 @@ class Router:
     def resolve(self, path: str) -> Route | None:
         if path == "/":
             return Route(self.root, anonymous=True)
+        if path == "/openapi.json":
+            return Route(self.openapi, anonymous=True)
         if not path.startswith("/v2/"):
             return None
         if path == "/v2/":
