@@ -1,9 +1,12 @@
-"""Schemathesis drives a live server from its own /openapi.json: no 5xx, and every
-answer as the document describes it."""
+"""Schemathesis drives a live server from its own /openapi.json, on every backend: no
+5xx, and every answer as the document describes it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -20,6 +23,7 @@ from schemathesis.checks import (
 )
 from schemathesis.schemas import BaseSchema
 
+import backends
 from herald.model import Limits
 from herald.transport.http.openapi import describe
 from herald.transport.http.queues import PATCH_TYPE
@@ -58,13 +62,29 @@ class Fuzzed:
         self.schema = schema
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("fuzz"), admin_mode=True, signed_url_secret_key="fuzz-" * 8
-    )
-    with running_app(settings) as url:
-        yield Fuzzed(url, schemathesis.openapi.from_url(f"{url}/openapi.json"))
+@contextmanager
+def store_uri(backend: str, directory: Path) -> Iterator[str]:
+    """A fresh store of `backend`, removed afterwards."""
+    name = f"herald_fuzz_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'herald.sqlite3'}"
+    elif backend == "redis":
+        yield from backends.redis_store_uri(name)
+    else:
+        yield from backends.postgres_store_uri(name)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "redis", "postgres"])
+def fuzzed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fuzzed]:
+    directory = tmp_path_factory.mktemp("fuzz")
+    with store_uri(request.param, directory) as uri:
+        settings = make_settings(
+            directory, store=uri, admin_mode=True, signed_url_secret_key="fuzz-" * 8
+        )
+        with running_app(settings) as url:
+            yield Fuzzed(url, schemathesis.openapi.from_url(f"{url}/openapi.json"))
 
 
 @pytest.mark.parametrize("label", OPERATIONS)
