@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import msgspec
 
 OK, REFUSED, USAGE, UNAVAILABLE = 0, 1, 2, 3
 """Exit codes: done; the server said no (4xx); bad usage or settings; unreachable or 5xx."""
@@ -65,7 +66,7 @@ class ZaqarClient:
         content_type: str = "application/json",
     ) -> Answer:
         """Send one request; a 2xx answer, or CommandFailed saying why not."""
-        content = None if body is None else httpx.Request("POST", "/", json=body).content
+        content = None if body is None else msgspec.json.encode(body)
         headers = {"Content-Type": content_type} if content is not None else {}
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         try:
