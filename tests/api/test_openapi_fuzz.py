@@ -45,7 +45,10 @@ def _json_patch(ctx: object, value: object) -> bytes:
     return msgspec.json.encode(value)
 
 
-EXAMPLES = 20
+# Bounds of the run: examples per operation and backend, and seconds per operation (a
+# stuck request fails the test rather than holding the suite).
+EXAMPLES = 15
+pytestmark = pytest.mark.timeout(60)
 OPERATIONS = [
     f"{method.upper()} {path}"
     for path, item in describe(Limits(), admin_mode=True, auth="noauth")["paths"].items()
