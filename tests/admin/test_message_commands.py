@@ -74,3 +74,20 @@ def test_claim_create_prints_the_claim_and_release_frees_its_messages(herald: He
     assert (released.code, released.out) == (0, f"released claim {claim_id}\n")
     again = herald("claim", "create", "jobs", "--json").json()
     assert [m["body"] for m in again["messages"]] == ["x", "y"]
+
+
+def test_an_id_or_name_stays_one_path_segment(herald: Herald) -> None:
+    first, second = posted_ids(herald, "jobs", '"kept"', '"also kept"')
+    # Sent as given, `..` would make DELETE /v2/queues/jobs, and `x?pop=2` a pop.
+    assert herald("message", "delete", "jobs", "..").code == 0
+    assert herald("message", "delete", "jobs", "x?pop=2").code == 0
+    # Herald reads the escaped slash as a slash again, and the path then names nothing.
+    nowhere = herald("message", "delete", "jobs", f"{first}/../{second}")
+    assert nowhere.code == 1
+    assert nowhere.err == "herald: 404 Not Found\n"
+    assert herald("queue", "stats", "jobs", "--json").json()["messages"]["total"] == 2
+    refused = herald("queue", "delete", "a/b")
+    assert refused.code == 1
+    assert refused.err == "herald: 404 Not Found\n"
+    dots = herald("queue", "create", "..")
+    assert dots.code == 1 and "Invalid queue identification" in dots.err

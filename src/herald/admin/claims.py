@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from herald.admin.client import OK, ZaqarClient
+from herald.admin.client import OK, ZaqarClient, queues_path
 from herald.admin.messages import MESSAGE_COLUMNS, message_rows
 from herald.admin.output import print_json, print_table
 from herald.admin.values import positive_int
@@ -39,7 +39,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def create_claim(client: ZaqarClient, args: argparse.Namespace) -> int:
     body = {key: value for key in ("ttl", "grace") if (value := getattr(args, key)) is not None}
-    path = f"/v2/queues/{args.queue}/claims"
+    path = queues_path(args.queue, "claims")
     answer = client.call("POST", path, params={"limit": args.limit}, body=body)
     location = answer.headers.get("location", "")
     claim_id = location.rsplit("/", 1)[-1] if answer.status == 201 and location else None
@@ -55,7 +55,7 @@ def create_claim(client: ZaqarClient, args: argparse.Namespace) -> int:
 
 
 def release_claim(client: ZaqarClient, args: argparse.Namespace) -> int:
-    client.call("DELETE", f"/v2/queues/{args.queue}/claims/{args.claim_id}")
+    client.call("DELETE", queues_path(args.queue, "claims", args.claim_id))
     if args.json:
         print_json({"claim_id": args.claim_id, "released": True})
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -63,11 +64,10 @@ class ZaqarClient:
         *,
         params: dict[str, Any] | None = None,
         body: Any = None,
-        content_type: str = "application/json",
     ) -> Answer:
         """Send one request; a 2xx answer, or CommandFailed saying why not."""
         content = None if body is None else msgspec.json.encode(body)
-        headers = {"Content-Type": content_type} if content is not None else {}
+        headers = {"Content-Type": "application/json"} if content is not None else {}
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         try:
             response = self._http.request(
@@ -107,6 +107,14 @@ def refusal_line(response: httpx.Response) -> str:
     )
     text = f"{line}: {description}" if description else line
     return " ".join(text.split())
+
+
+def queues_path(*segments: str) -> str:
+    """`/v2/queues/...` with each segment escaped, so that a name or id given on the
+    command line stays one segment: `a/b`, `x?pop=5` or `..` cannot name another
+    resource (a client would fold `..` into the path before sending it)."""
+    escaped = [quote(s, safe="") if s.strip(".") else s.replace(".", "%2E") for s in segments]
+    return "/".join(["/v2/queues", *escaped])
 
 
 def _query_value(value: Any) -> str:

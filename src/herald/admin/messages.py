@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from herald.admin.client import OK, USAGE, CommandFailed, ZaqarClient
+from herald.admin.client import OK, USAGE, CommandFailed, ZaqarClient, queues_path
 from herald.admin.output import print_json, print_table
 from herald.admin.values import json_value, positive_int
 
@@ -71,7 +71,7 @@ def post_messages(client: ZaqarClient, args: argparse.Namespace) -> int:
         if args.delay is not None:
             message["delay"] = args.delay
         messages.append(message)
-    answer = client.call("POST", f"/v2/queues/{args.queue}/messages", body={"messages": messages})
+    answer = client.call("POST", queues_path(args.queue, "messages"), body={"messages": messages})
     if args.json:
         print_json(answer.document)
     else:
@@ -87,17 +87,17 @@ def list_messages(client: ZaqarClient, args: argparse.Namespace) -> int:
         "include_claimed": args.include_claimed or None,
         "include_delayed": args.include_delayed or None,
     }
-    document = client.call("GET", f"/v2/queues/{args.queue}/messages", params=params).document
+    document = client.call("GET", queues_path(args.queue, "messages"), params=params).document
     _show_messages(document, args.json)
     return OK
 
 
 def peek_messages(client: ZaqarClient, args: argparse.Namespace) -> int:
     if len(args.ids) == 1:
-        one = client.call("GET", f"/v2/queues/{args.queue}/messages/{args.ids[0]}").document
+        one = client.call("GET", queues_path(args.queue, "messages", args.ids[0])).document
         document = {"messages": [one]}
     else:
-        path = f"/v2/queues/{args.queue}/messages"
+        path = queues_path(args.queue, "messages")
         document = client.call("GET", path, params={"ids": args.ids}).document
     _show_messages(document, args.json)
     return OK
@@ -107,10 +107,10 @@ def delete_messages(client: ZaqarClient, args: argparse.Namespace) -> int:
     if args.claim_id is not None and len(args.ids) != 1:
         raise CommandFailed("--claim-id goes with exactly one message ID", USAGE)
     if len(args.ids) == 1:
-        path = f"/v2/queues/{args.queue}/messages/{args.ids[0]}"
+        path = queues_path(args.queue, "messages", args.ids[0])
         client.call("DELETE", path, params={"claim_id": args.claim_id})
     else:
-        client.call("DELETE", f"/v2/queues/{args.queue}/messages", params={"ids": args.ids})
+        client.call("DELETE", queues_path(args.queue, "messages"), params={"ids": args.ids})
     if args.json:
         print_json({"queue": args.queue, "deleted": args.ids})
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from herald.admin.client import OK, ZaqarClient
+from herald.admin.client import OK, ZaqarClient, queues_path
 from herald.admin.output import print_fields, print_json, print_table
 from herald.admin.values import json_object, positive_int
 
@@ -77,7 +77,7 @@ def list_queues(client: ZaqarClient, args: argparse.Namespace) -> int:
 
 
 def create_queue(client: ZaqarClient, args: argparse.Namespace) -> int:
-    answer = client.call("PUT", f"/v2/queues/{args.queue}", body=args.metadata or {})
+    answer = client.call("PUT", queues_path(args.queue), body=args.metadata or {})
     created = answer.status == 201
     if args.json:
         print_json({"queue": args.queue, "created": created})
@@ -87,7 +87,7 @@ def create_queue(client: ZaqarClient, args: argparse.Namespace) -> int:
 
 
 def delete_queue(client: ZaqarClient, args: argparse.Namespace) -> int:
-    client.call("DELETE", f"/v2/queues/{args.queue}")
+    client.call("DELETE", queues_path(args.queue))
     if args.json:
         print_json({"queue": args.queue, "deleted": True})
     else:
@@ -96,7 +96,7 @@ def delete_queue(client: ZaqarClient, args: argparse.Namespace) -> int:
 
 
 def queue_stats(client: ZaqarClient, args: argparse.Namespace) -> int:
-    document = client.call("GET", f"/v2/queues/{args.queue}/stats").document
+    document = client.call("GET", queues_path(args.queue, "stats")).document
     if args.json:
         print_json(document)
         return OK
@@ -117,7 +117,7 @@ def queue_stats(client: ZaqarClient, args: argparse.Namespace) -> int:
 
 def purge_queue(client: ZaqarClient, args: argparse.Namespace) -> int:
     kinds = [args.only] if args.only else ["messages", "subscriptions"]
-    client.call("POST", f"/v2/queues/{args.queue}/purge", body={"resource_types": kinds})
+    client.call("POST", queues_path(args.queue, "purge"), body={"resource_types": kinds})
     if args.json:
         print_json({"queue": args.queue, "purged": kinds})
     else:
