@@ -13,6 +13,7 @@ import pytest
 import backends
 from admin_support import Herald, run_herald
 from apikey_support import keyed_server
+from certificates import self_signed, trusting
 from herald.config import load_settings
 from support import ServerProcess, free_port
 
@@ -117,3 +118,19 @@ def test_the_commands_variables_are_no_server_settings_to_warn_about() -> None:
     assert warnings == []
     load_settings(environ={"HERALD_TOKENS": "x"}, warn=warnings.append)
     assert warnings == ["ignoring unknown setting in the environment: HERALD_TOKENS"]
+
+
+def test_https_is_verified_against_ssl_cert_file(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
+    flags = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    server = ServerProcess(store, tmp_path, *flags, tls=trusting(cert)).start()
+    try:
+        env = {"HERALD_URL": server.url, "HERALD_PROJECT": "p"}
+        untrusted = run_herald("queue", "list", env=env)
+        assert untrusted.code == 3
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err
+        trusted = run_herald("queue", "list", env={**env, "SSL_CERT_FILE": str(cert)})
+        assert (trusted.code, trusted.out) == (0, "NAME\n")
+    finally:
+        server.stop()
