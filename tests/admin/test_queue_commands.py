@@ -47,8 +47,9 @@ def test_stats_counts_free_and_claimed(herald: Herald) -> None:
     assert (counts["free"], counts["claimed"], counts["total"]) == (2, 1, 3)
 
 
-def test_purge_removes_the_unclaimed_messages_and_keeps_the_queue(herald: Herald) -> None:
+def test_purge_removes_the_messages_claimed_or_not_and_keeps_the_queue(herald: Herald) -> None:
     assert herald("message", "post", "old", "1", "2").code == 0
+    assert herald("claim", "create", "old", "--limit", "1").code == 0
     purged = herald("queue", "purge", "old", "--only", "messages")
     assert (purged.code, purged.out) == (0, "purged the messages of queue old\n")
     assert herald("queue", "stats", "old", "--json").json()["messages"]["total"] == 0

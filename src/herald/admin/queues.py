@@ -45,7 +45,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "purge",
         parents=[common],
         help="remove a queue's messages and/or subscriptions",
-        description="Remove a queue's unclaimed messages and its subscriptions, or only one "
+        description="Remove a queue's messages and its subscriptions, or only one "
         "of the two; the queue stays.",
     )
     purge.add_argument("queue", metavar="QUEUE")

@@ -315,7 +315,7 @@ def _paths(limits: Limits, *, anonymous_project: bool) -> dict[str, Any]:
         "/v2/queues/{queue_name}/purge": {
             "parameters": [queue],
             "post": operation(
-                "Remove a queue's unclaimed messages and/or subscriptions",
+                "Remove a queue's messages and/or subscriptions",
                 {204: _empty("Purged")},
                 body=_body(ref("PurgeBody"), "What to purge; no body purges both", required=False),
             ),
