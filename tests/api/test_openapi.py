@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+import schemathesis
 
 from api_support import ServerFactory
 from apikey_support import keyed_server
@@ -27,6 +28,14 @@ def concrete(template: str) -> str:
 
 def documented_methods(item: dict[str, Any]) -> set[str]:
     return {method.upper() for method in METHODS if method in item}
+
+
+def test_the_document_is_valid_openapi_3_1_for_every_setting() -> None:
+    for admin_mode in (True, False):
+        for auth in ("noauth", "keystone", "apikey"):
+            described = document(admin_mode, auth)
+            assert described["openapi"] == "3.1.0"
+            schemathesis.openapi.from_dict(described).validate()
 
 
 def test_every_documented_path_is_routed_with_exactly_its_methods() -> None:
