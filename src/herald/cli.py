@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from herald import __version__
+from herald.admin import api_cli, store_cli
 from herald.auth import keys_cli
 from herald.auth.policy import load_policy
 from herald.bench import cli as bench_cli
@@ -30,55 +31,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="herald", description="Herald message queuing service.")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
+    serving = commands.add_parser(
         "serve",
         help="serve the Zaqar v2 HTTP API",
         description="Serve the Zaqar v2 HTTP API. Every option can also be set as "
         "HERALD_<OPTION> in the environment or in the TOML file given by --config.",
     )
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default 8888)")
-    serve.add_argument(
+    serving.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serving.add_argument("--port", type=int, help="port to bind (default 8888)")
+    serving.add_argument(
         "--store",
         help="storage URI (default sqlite:///herald-data/herald.sqlite3, relative to "
         "the working directory; sqlite:////abs/path for an absolute path)",
     )
-    serve.add_argument("--config", help="TOML file with settings")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
-    serve.add_argument(
+    serving.add_argument("--config", help="TOML file with settings")
+    serving.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serving.add_argument(
         "--durability",
         choices=("full", "normal"),
         help="SQLite sync mode: full fsyncs every commit (default), normal may lose "
         "the last commits on power loss",
     )
-    serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
-    serve.add_argument(
+    serving.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
+    serving.add_argument(
         "--console", action="store_true", default=None, help="serve the web console at /console"
     )
-    serve.add_argument(
+    serving.add_argument(
         "--log-format",
         choices=("human", "json"),
         help="log lines as timestamped text (default) or as JSON objects, one a line",
     )
-    serve.add_argument(
+    serving.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default 0: off)"
     )
-    serve.add_argument("--ssl-certfile", help="PEM certificate (chain) to serve HTTPS with")
-    serve.add_argument("--ssl-keyfile", help="PEM private key of --ssl-certfile, unencrypted")
-    bench_cli.add_parser(commands)
-    keys_cli.add_parser(commands)
+    serving.add_argument("--ssl-certfile", help="PEM certificate (chain) to serve HTTPS with")
+    serving.add_argument("--ssl-keyfile", help="PEM private key of --ssl-certfile, unencrypted")
+    serving.set_defaults(run=serve)
+    bench_cli.add_parser(commands).set_defaults(run=bench_cli.run)
+    keys_cli.add_parser(commands).set_defaults(run=keys_cli.run)
+    store_cli.add_parser(commands)
+    api_cli.add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "bench":
-        return bench_cli.run(args)
-    if args.command == "keys":
-        return keys_cli.run(args)
-    return 2
+    code: int = args.run(args)
+    return code
 
 
 def serve(args: argparse.Namespace) -> int:

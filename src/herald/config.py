@@ -329,6 +329,8 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
 }
 _TOP_LEVEL = set(Settings.__struct_fields__) - {"limits", *_TABLES}
 _LIMITS = set(Limits.__struct_fields__)
+# Read by the admin commands (`herald queue ...`), which talk to a server, not by it.
+CLIENT_VARIABLES = frozenset(("url", "project", "token", "client_id"))
 
 
 def _table_key(name: str) -> tuple[str, str] | None:
@@ -368,6 +370,8 @@ def load_settings(
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
             continue
         name = key[len(ENV_PREFIX) :].lower()
+        if name in CLIENT_VARIABLES:
+            continue
         if name in _TOP_LEVEL:
             merged[name] = value
         elif name in _LIMITS:

@@ -56,6 +56,14 @@ def claim(
 # Queues
 
 
+async def test_an_opened_store_is_at_the_schema_version_its_code_expects(store: Store) -> None:
+    # Opening migrates; reading the version afterwards migrates nothing more.
+    version = await store.schema_version()
+    if version is not None:
+        assert version.current == version.latest >= 1
+    assert await store.ping()
+
+
 async def test_create_queue_once(store: Store) -> None:
     assert await store.create_queue(P, "q", {"a": 1}) is True
     assert await store.create_queue(P, "q", {"a": 2}) is False

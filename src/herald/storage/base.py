@@ -17,6 +17,8 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from herald.model import (
     ApiKeyRecord,
     Claim,
@@ -63,6 +65,17 @@ def delete_verdict(
     return DeleteOutcome.DELETED
 
 
+class SchemaTooNew(RuntimeError):
+    """The store's schema was migrated by a newer Herald than this one."""
+
+
+class SchemaVersion(msgspec.Struct, frozen=True):
+    """A store's schema version as found, and the one this code migrates it to."""
+
+    current: int
+    latest: int
+
+
 class Store(abc.ABC):
     """A backend holding queues, messages and claims for every project."""
 
@@ -72,6 +85,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and bring the schema up to date."""
+
+    async def schema_version(self) -> SchemaVersion | None:
+        """The schema version found, read without opening the store (which migrates);
+        None for a backend whose layout carries no version. Fails if unreachable."""
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from herald.errors import StoreUnavailable
+from herald.storage.base import SchemaVersion
 from herald.storage.postgres.failures import (
     PUBLIC,
     LostBeforeSending,
@@ -23,7 +24,7 @@ from herald.storage.postgres.failures import (
     unavailable_reason,
 )
 from herald.storage.postgres.options import PostgresOptions
-from herald.storage.postgres.schema import migrate
+from herald.storage.postgres.schema import MIGRATIONS, check_not_newer, current_version, migrate
 
 T = TypeVar("T")
 
@@ -87,12 +88,27 @@ class Database:
             if self._pool is not None:
                 self._pool.terminate()
                 self._pool = None
-            reason = unavailable_reason(exc)
-            if reason is None:
+            unreachable = _unreachable(options, exc)
+            if unreachable is None:
                 raise
-            raise StoreUnavailable(
-                f"PostgreSQL at {options.target} cannot be reached: {reason}.", public=PUBLIC
-            ) from exc
+            raise unreachable from exc
+
+    async def schema_version(self) -> SchemaVersion:
+        """The schema's version, read on a connection of its own, migrating nothing."""
+        options = self.options
+        try:
+            conn = await asyncpg.connect(options.dsn, timeout=options.connect_timeout)
+            try:
+                current = await current_version(conn, options.schema)
+            finally:
+                await conn.close()
+        except BaseException as exc:
+            unreachable = _unreachable(options, exc)
+            if unreachable is None:
+                raise
+            raise unreachable from exc
+        check_not_newer(current, options.schema)
+        return SchemaVersion(current, len(MIGRATIONS))
 
     async def _init_connection(self, conn: Any) -> None:
         # durability "full" means a 201 waits for the WAL flush: make sure a
@@ -196,3 +212,13 @@ class Database:
 async def _keep_session(conn: Any) -> None:
     """The pool's reset hook: the store leaves no session state behind, so skip the reset
     query (RESET ALL would also undo the synchronous_commit chosen for the session)."""
+
+
+def _unreachable(options: PostgresOptions, exc: BaseException) -> StoreUnavailable | None:
+    """The 503 a failure to reach the server becomes; None for any other failure."""
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return None
+    return StoreUnavailable(
+        f"PostgreSQL at {options.target} cannot be reached: {reason}.", public=PUBLIC
+    )

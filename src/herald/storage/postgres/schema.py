@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from herald.storage.base import SchemaTooNew
+
 # Entry i brings the schema from version i to i + 1. `{s}` is the quoted schema
 # name. Never edit an entry once released: add a new one instead.
 MIGRATIONS: list[str] = [
@@ -121,10 +123,6 @@ MIGRATIONS: list[str] = [
 # - deliveries_by_subscription: deleting a subscription takes what it is owed.
 
 
-class SchemaTooNew(RuntimeError):
-    """The database was migrated by a newer Herald than this one."""
-
-
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -153,17 +151,28 @@ async def migrate(conn: Any, schema: str, timeout: float) -> int:
                 f"CREATE TABLE {quoted}.schema_version ("
                 "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-        current = int(
-            await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {quoted}.schema_version")
-        )
-        if current > len(MIGRATIONS):
-            raise SchemaTooNew(
-                f"the PostgreSQL schema {schema!r} is at version {current}, newer than the "
-                f"{len(MIGRATIONS)} this Herald knows; upgrade Herald"
-            )
+        current = await current_version(conn, schema)
+        check_not_newer(current, schema)
         for version in range(current + 1, len(MIGRATIONS) + 1):
             await conn.execute(MIGRATIONS[version - 1].format(s=quoted))
             await conn.execute(
                 f"INSERT INTO {quoted}.schema_version (version) VALUES ($1)", version
             )
     return len(MIGRATIONS)
+
+
+async def current_version(conn: Any, schema: str) -> int:
+    """The version `schema` is at; 0 while it or its version table does not exist."""
+    table = f"{quote_ident(schema)}.schema_version"
+    if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+        return 0
+    return int(await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {table}"))
+
+
+def check_not_newer(version: int, schema: str) -> None:
+    """Refuse a schema a newer Herald migrated: this code cannot know its layout."""
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the PostgreSQL schema {schema!r} is at version {version}, newer than the "
+            f"{len(MIGRATIONS)} this Herald knows; upgrade Herald"
+        )

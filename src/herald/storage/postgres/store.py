@@ -26,7 +26,7 @@ from herald.model import (
     StoredMessage,
     Subscription,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
+from herald.storage.base import DeleteOutcome, Plan, Prepare, SchemaVersion, Store
 from herald.storage.kit import (
     api_key_from_row,
     check_durability,
@@ -77,6 +77,9 @@ class PostgresStore(Store):
 
     async def open(self) -> None:
         await self.database.open()
+
+    async def schema_version(self) -> SchemaVersion:
+        return await self.database.schema_version()
 
     async def close(self) -> None:
         await self.database.close()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable
+from urllib.parse import quote
+
+from herald.storage.base import SchemaTooNew
 
 # Each entry brings the schema from version i to i + 1 (PRAGMA user_version).
 MIGRATIONS: list[str] = [
@@ -107,6 +111,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        check_not_newer(version)
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in _statements(script):
                 conn.execute(statement)
@@ -115,6 +120,29 @@ def migrate(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def schema_version(path: str) -> int:
+    """The version of the database file at `path`, read only; 0 if there is no file yet."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        if not os.path.exists(path):
+            return 0
+        raise
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def check_not_newer(version: int) -> None:
+    """Refuse a file a newer Herald migrated: this code cannot know its layout."""
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the SQLite file is at schema version {version}, newer than the "
+            f"{len(MIGRATIONS)} this Herald knows; upgrade Herald"
+        )
 
 
 def _statements(script: str) -> Iterable[str]:

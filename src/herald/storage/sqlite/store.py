@@ -7,6 +7,7 @@ operation is one job, so that it is one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import uuid
@@ -24,7 +25,7 @@ from herald.model import (
     StoredMessage,
     Subscription,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
+from herald.storage.base import DeleteOutcome, Plan, Prepare, SchemaVersion, Store
 from herald.storage.kit import check_durability, encode_json
 from herald.storage.sqlite import (
     apikeys,
@@ -34,7 +35,7 @@ from herald.storage.sqlite import (
     queues,
     subscriptions,
 )
-from herald.storage.sqlite.schema import migrate
+from herald.storage.sqlite.schema import MIGRATIONS, check_not_newer, migrate, schema_version
 from herald.storage.sqlite.sql import BATCH
 from herald.storage.sqlite.worker import SQLiteWorker
 
@@ -91,6 +92,11 @@ class SQLiteStore(Store):
         os.makedirs(directory, exist_ok=True)
         self._writer.start()
         self._reader.start()
+
+    async def schema_version(self) -> SchemaVersion:
+        current = await asyncio.to_thread(schema_version, self.path)
+        check_not_newer(current)
+        return SchemaVersion(current, len(MIGRATIONS))
 
     async def close(self) -> None:
         self._reader.stop()

@@ -40,7 +40,11 @@ class HeraldApp:
         self.herald = herald
         self.service = herald.service
         self.identify = herald.identify
-        self.router = Router(admin_mode=herald.settings.admin_mode, console=herald.settings.console)
+        self.router = Router(
+            admin_mode=herald.settings.admin_mode,
+            auth=herald.settings.auth,
+            console=herald.settings.console,
+        )
         # Read by the HTTP protocol serving this app, once per connection.
         self.connection_limits = ConnectionLimits.of(herald.settings)
         self.access_log = herald.settings.access_log

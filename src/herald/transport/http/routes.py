@@ -40,9 +40,11 @@ UNMATCHED = "unmatched"
 
 class Router:
     """Exact routing of the v2 API and the probes; `admin_mode` adds /v2/health, `console`
-    the web console."""
+    the web console; `auth` is only described, in the OpenAPI document."""
 
-    def __init__(self, admin_mode: bool = False, console: bool = False) -> None:
+    def __init__(
+        self, admin_mode: bool = False, auth: str = "noauth", console: bool = False
+    ) -> None:
         self.admin_mode = admin_mode
         self.console: dict[str, Resource] = {}
         if console:
@@ -50,6 +52,7 @@ class Router:
             self.console = {name: {"GET": files.handler(name)} for name in files.names()}
             self.console[""] = self.console["index.html"]
         self.root: Resource = {"GET": system.versions}
+        self.openapi: Resource = {"GET": partial(system.openapi, admin_mode=admin_mode, auth=auth)}
         self.home: Resource = {"GET": partial(system.home, admin_mode=admin_mode)}
         self.ping: Resource = {"GET": system.ping, "HEAD": system.ping}
         self.health: Resource = {"GET": system.health}
@@ -83,6 +86,8 @@ class Router:
             return Route(self.root, "/", anonymous=True)
         if path.startswith("/console") and self.console:
             return self._console_file(path[len("/console") :])
+        if path == "/openapi.json":
+            return Route(self.openapi, "/openapi.json", anonymous=True)
         if not path.startswith("/v2/"):
             # Probes answer whatever `auth` is: a load balancer sends no credentials.
             if path == "/healthz":

@@ -1,4 +1,4 @@
-"""Handlers of /, /v2/, /v2/ping, /v2/health and the probes /healthz and /readyz."""
+"""Handlers of /, /openapi.json, /v2/, /v2/ping, /v2/health and the probes /healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from herald.service import Service
+from herald.transport.http.openapi import openapi_document
 from herald.transport.http.request import Request
 from herald.transport.http.responses import Response, empty, json_response
 
@@ -106,6 +107,10 @@ def _home_document(admin_mode: bool) -> bytes:
 
 async def versions(svc: Service, req: Request) -> Response:
     return Response(300, _VERSIONS)
+
+
+async def openapi(svc: Service, req: Request, admin_mode: bool = False, auth: str = "") -> Response:
+    return Response(200, openapi_document(svc.limits, admin_mode=admin_mode, auth=auth))
 
 
 async def home(svc: Service, req: Request, admin_mode: bool = False) -> Response:
