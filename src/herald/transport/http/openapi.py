@@ -251,6 +251,25 @@ def _paths(limits: Limits, *, anonymous_project: bool) -> dict[str, Any]:
                 "This document", {200: _json("OpenAPI 3.1", {"type": "object"})}, anonymous=True
             )
         },
+        "/healthz": {
+            method: operation(
+                "Liveness: the process serves (for load balancers, no credentials)",
+                {200: _json("Alive", {"type": "object"})},
+                anonymous=True,
+            )
+            for method in ("get", "head")
+        },
+        "/readyz": {
+            method: operation(
+                "Readiness: the store answers (for load balancers, no credentials)",
+                {
+                    200: _json("Ready", {"type": "object"}),
+                    503: _json("The store does not answer", {"type": "object"}),
+                },
+                anonymous=True,
+            )
+            for method in ("get", "head")
+        },
         "/v2/": {
             "get": operation(
                 "The JSON-Home document",
