@@ -44,16 +44,16 @@ async def store(tmp_path: Path) -> AsyncIterator[CountedPings]:
 async def test_a_storm_of_probes_pings_the_store_once_per_window(store: CountedPings) -> None:
     monotonic = FakeClock(start=100.0)
     service = Service(store, Limits(), ready_cache_seconds=1.0)
-    service.health._monotonic = monotonic
-    answers = await asyncio.gather(*(service.health.ready() for _ in range(200)))
+    service.readiness._monotonic = monotonic
+    answers = await asyncio.gather(*(service.readiness.ready() for _ in range(200)))
     assert answers == [True] * 200
     assert store.pings == 1
     monotonic.advance(0.999)
-    assert await service.health.ready()
+    assert await service.readiness.ready()
     assert store.pings == 1
     monotonic.advance(0.002)
     store.failing = True
-    assert not await service.health.ready()
+    assert not await service.readiness.ready()
     assert store.pings == 2
     assert service.watch.down
 
@@ -61,7 +61,7 @@ async def test_a_storm_of_probes_pings_the_store_once_per_window(store: CountedP
 async def test_no_cache_pings_every_time(store: CountedPings) -> None:
     service = Service(store, Limits(), ready_cache_seconds=0)
     for _ in range(3):
-        assert await service.health.ready()
+        assert await service.readiness.ready()
     assert store.pings == 3
 
 

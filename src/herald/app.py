@@ -109,7 +109,7 @@ class Herald:
         while True:
             await asyncio.sleep(OUTAGE_PROBE_SECONDS)
             if self.service.watch.down:
-                await self.service.health.probe_store()
+                await self.service.readiness.probe_store()
 
     async def _sample_depths(self, events: MetricEvents) -> None:
         from herald.metrics import DEPTHS

@@ -2,7 +2,8 @@
 
 Each operation takes the `Caller` it acts for, reads the clock once and
 passes that `now` to storage. Transports reach every operation through
-`Service`: `service.queues`, `.messages`, `.claims`, `.sharing` and `.health`.
+`Service`: `service.queues`, `.messages`, `.claims`, `.sharing` and `.health`;
+`.readiness` answers load balancers' probes, which act for nobody.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from herald.service.messages import Messages
 from herald.service.names import check_queue_name
 from herald.service.outage import StoreWatch
 from herald.service.queues import Queues
+from herald.service.readiness import Readiness
 from herald.service.sharing import Sharing
 from herald.storage.base import Store
 
@@ -65,14 +67,8 @@ class Service:
         self.messages = Messages(context)
         self.claims = Claims(context)
         self.sharing = Sharing(context, signer or Signer(""))
-        self.health = Health(
-            context,
-            self.queues,
-            self.messages,
-            self.claims,
-            self.watch,
-            ready_cache_seconds=ready_cache_seconds,
-        )
+        self.health = Health(context, self.queues, self.messages, self.claims)
+        self.readiness = Readiness(store, self.watch, cache_seconds=ready_cache_seconds)
         self._store = store
         self._clock = clock
 

@@ -1,9 +1,7 @@
-"""Health: whether the store answers, readiness for a load balancer, and a timed run
-of every kind of operation."""
+"""Health: whether the store answers, and a timed run of every kind of operation."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,54 +15,20 @@ from herald.service.access import action
 from herald.service.claims import Claims
 from herald.service.context import Context
 from herald.service.messages import Messages
-from herald.service.outage import StoreWatch
 from herald.service.queues import Queues
 
 
 class Health:
-    """Liveness of the store, readiness, and the admin's detailed report."""
+    """Liveness of the store and the admin's detailed report."""
 
     def __init__(
-        self,
-        context: Context,
-        queues: Queues,
-        messages: Messages,
-        claims: Claims,
-        watch: StoreWatch,
-        *,
-        ready_cache_seconds: float = 1.0,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, context: Context, queues: Queues, messages: Messages, claims: Claims
     ) -> None:
         self._store = context.store
         self.policy = context.policy
         self._queues = queues
         self._messages = messages
         self._claims = claims
-        self._watch = watch
-        self._ready_cache_seconds = ready_cache_seconds
-        self._monotonic = monotonic
-        self._ready: tuple[float, bool] | None = None
-        self._ready_lock = asyncio.Lock()
-
-    async def ready(self) -> bool:
-        """Whether the store answers, asked at most once per `ready_cache_seconds`
-        however many probes come, so that a storm of them cannot load the store."""
-        async with self._ready_lock:
-            cached = self._ready
-            now = self._monotonic()
-            if cached is not None and now - cached[0] < self._ready_cache_seconds:
-                return cached[1]
-            answered = await self.probe_store()
-            self._ready = (self._monotonic(), answered)
-            return answered
-
-    async def probe_store(self) -> bool:
-        """Ping the store and tell the outage watch what came of it."""
-        if await self._store.ping():
-            self._watch.answered()
-            return True
-        self._watch.failed(errors.StoreUnavailable("the store does not answer a ping"))
-        return False
 
     @action("ping:get")
     async def ping(self, caller: Caller, *, probe_store: bool = True) -> None:

@@ -148,6 +148,6 @@ async def healthz(svc: Service, req: Request) -> Response:
 
 async def readyz(svc: Service, req: Request) -> Response:
     """Readiness: whether the store answers, from a ping shared by probes for a moment."""
-    if await svc.health.ready():
+    if await svc.readiness.ready():
         return Response(200, _READY)
     return Response(503, _NOT_READY)
