@@ -166,33 +166,38 @@ def run(directory: Path, modules: list[str] = MODULES, timeout: float = 900) -> 
     for number, group in enumerate(groups):
         chosen = directory / f"tests-{number}.txt"
         chosen.write_text("\n".join(group) + "\n")
-        running.append(_start(directory, ["--load-list", str(chosen), *modules]))
+        running.append(_start(directory, number, ["--load-list", str(chosen), *modules]))
     outcomes: list[Outcome] = []
     errors = []
-    for process in running:
+    for number, process in enumerate(running):
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             for other in running:
                 other.kill()
                 other.wait()
             raise TempestUnavailable(f"the tempest run took over {timeout} s") from exc
-        outcomes += _outcomes(stdout)
-        errors.append(stderr.decode(errors="replace")[-2000:])
+        outcomes += _outcomes((directory / f"results-{number}.subunit").read_bytes())
+        errors.append((directory / f"stderr-{number}.txt").read_text(errors="replace")[-2000:])
     # A test listed but never reported (its process died) counts as failed.
     reported = {o.test for o in outcomes}
     outcomes += [o for o in listed if o.test not in reported]
     return Results(outcomes, "\n".join(errors))
 
 
-def _start(directory: Path, args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(VENV / "bin" / "python"), "-m", "subunit.run", *args],
-        cwd=directory,
-        env=_environ(directory),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+def _start(directory: Path, number: int, args: list[str]) -> subprocess.Popen[bytes]:
+    # Into files rather than pipes: a pipe nobody reads yet would stall its writer.
+    with (
+        open(directory / f"results-{number}.subunit", "wb") as out,
+        open(directory / f"stderr-{number}.txt", "wb") as err,
+    ):
+        return subprocess.Popen(
+            [str(VENV / "bin" / "python"), "-m", "subunit.run", *args],
+            cwd=directory,
+            env=_environ(directory),
+            stdout=out,
+            stderr=err,
+        )
 
 
 def _listed(directory: Path, modules: list[str]) -> list[Outcome]:

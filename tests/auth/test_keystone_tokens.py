@@ -62,6 +62,46 @@ def test_no_valid_token_is_401_with_the_keystone_challenge(
     assert_unauthorized(response, keystone.auth_url)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "extra", "with_token"),
+    [
+        ("GET", "/v2/no-such-thing", {}, 404),
+        ("GET", "/v3/queues", {}, 404),
+        ("DELETE", "/v2/queues", {}, 405),
+        ("GET", "/v2/queues", {"Accept": "text/xml"}, 406),
+        (
+            "POST",
+            "/v2/queues/q/messages",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            400,
+        ),
+        ("PUT", "/v2/queues/" + "q" * 65, {}, 400),
+    ],
+    ids=["unknown-path", "unknown-version", "wrong-method", "not-json", "form-body", "bad-name"],
+)
+def test_the_token_is_checked_before_the_path_and_media_types(
+    keystone_herald: ServerFactory,
+    keystone: Keystone,
+    tokens: Callable[[str], str],
+    method: str,
+    path: str,
+    extra: dict[str, str],
+    with_token: int,
+) -> None:
+    """Zaqar's auth middleware answers 401 before its router and hooks see the
+    request; the same request with a valid token gets the error it deserves."""
+    url = keystone_herald().url + path
+    headers = {**as_user(""), **extra}
+    del headers["X-Auth-Token"]
+    body = b"a=1" if method == "POST" else None
+    assert_unauthorized(
+        httpx.request(method, url, headers=headers, content=body, timeout=30), keystone.auth_url
+    )
+    headers["X-Auth-Token"] = tokens("alice")
+    answer = httpx.request(method, url, headers=headers, content=body, timeout=30)
+    assert answer.status_code == with_token, answer.text
+
+
 def test_the_challenge_names_www_authenticate_uri_when_set(
     keystone_herald: ServerFactory,
 ) -> None:

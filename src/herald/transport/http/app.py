@@ -77,6 +77,11 @@ class HeraldApp:
 
     async def _dispatch(self, request: Request) -> Response:
         route = self.router.resolve(request.path)
+        presented = Presented(request.method, request.path, request.headers)
+        if route is None or not route.anonymous:
+            # Credentials first, even for a path that does not exist: Zaqar's
+            # auth middleware runs ahead of its router.
+            presented = await self.identify.authenticate(presented)
         if route is None:
             return json_response(404, {"title": "404 Not Found"})
         handler = route.resource.get(request.method)
@@ -84,8 +89,7 @@ class HeraldApp:
             allow = ", ".join(sorted(route.resource)).encode()
             return json_response(405, {"title": "405 Method Not Allowed"}, [(b"allow", allow)])
         if not route.anonymous:
-            presented = Presented(request.method, request.path, request.headers)
-            # Zaqar judges a pre-signed URL before any other check of the request.
+            # Zaqar judges a pre-signed URL before any other check of the routed request.
             self.identify.screen(presented)
             _check_media_types(request.headers)
             request.caller = await self.identify(presented)
