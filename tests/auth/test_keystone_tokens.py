@@ -188,3 +188,38 @@ def test_roles_come_from_the_token_not_from_x_roles(
     admin = httpx.get(url, headers=as_user(tokens("root")), timeout=60)
     assert admin.status_code == 200, admin.text
     assert admin.json()["storage_reachable"] is True
+
+
+def test_a_pre_signed_url_needs_no_token_and_is_judged_after_routing(
+    keystone_herald: ServerFactory, tokens: Callable[[str], str]
+) -> None:
+    """As in Zaqar, a request carrying URL-Signature skips the token check; an
+    unknown path is then a routing 404, and a bad signature the signed-URL 404."""
+    url = keystone_herald(signed_url_secret_key="a secret for the keystone tests").url
+    owner = as_user(tokens("alice"))
+    posted = httpx.post(
+        url + "/v2/queues/signed/messages",
+        headers=owner,
+        json={"messages": [{"body": "hello", "ttl": 300}]},
+        timeout=30,
+    )
+    assert posted.status_code == 201, posted.text
+    grant = httpx.post(url + "/v2/queues/signed/share", headers=owner, json={}, timeout=30).json()
+    holder = {
+        "Client-ID": owner["Client-ID"],
+        "X-Project-ID": grant["project"],
+        "URL-Signature": grant["signature"],
+        "URL-Expires": grant["expires"],
+        "URL-Methods": ",".join(grant["methods"]),
+        "URL-Paths": ",".join(grant["paths"]),
+    }
+    listed = httpx.get(url + "/v2/queues/signed/messages?echo=true", headers=holder, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert [m["body"] for m in listed.json()["messages"]] == ["hello"]
+    unknown = httpx.get(url + "/v2/no-such-thing", headers=holder, timeout=30)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"title": "404 Not Found"}
+    forged = {**holder, "URL-Signature": "0" * 64}
+    refused = httpx.get(url + "/v2/queues/signed/messages", headers=forged, timeout=30)
+    assert refused.status_code == 404
+    assert refused.json()["title"] == "404 Not Found"
