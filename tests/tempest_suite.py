@@ -4,8 +4,9 @@ Tempest and the plugin are built into `.tempest-venv/` at the top of the
 repository (ignored by git), reused while it holds the pinned versions; `python
 tests/tempest_suite.py build` builds it ahead of a run, as `.ci/run` does. A
 run writes a tempest.conf that points at a real Keystone, whose catalog lists
-the Herald under test as the `messaging` service, runs the chosen tests in one
-process of that virtualenv and reads their results from its subunit stream.
+the Herald under test as the `messaging` service, runs the chosen tests in
+processes of that virtualenv and reads their results from their subunit
+streams.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -132,8 +132,7 @@ class Outcome(msgspec.Struct, frozen=True):
     details: str = ""
 
 
-@dataclass(frozen=True)
-class Results:
+class Results(msgspec.Struct, frozen=True):
     """Every test the run reported, and the end of the run's own error output."""
 
     outcomes: list[Outcome]
