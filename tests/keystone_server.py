@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 
+import venvs
+
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".keystone-venv"
 KEYSTONE = "keystone==30.0.0"
 GUNICORN = "gunicorn==27.0.1"
-# Written last, so a half-built virtualenv is never taken for a finished one.
-_MARKER = VENV / "herald-built-for.txt"
 HINT = (
     "Keystone is built from PyPI into .keystone-venv/ on first use; build it with "
     "`python tests/keystone_server.py build` and read the error it prints"
@@ -49,32 +49,10 @@ class KeystoneUnavailable(RuntimeError):
 
 def build_venv(timeout: float = 900) -> Path:
     """The virtualenv with Keystone and gunicorn, built if missing or for another pin."""
-    wanted = f"{KEYSTONE} {GUNICORN}\n"
-    if _MARKER.exists() and _MARKER.read_text() == wanted:
-        return VENV
-    python = getattr(sys, "_base_executable", sys.executable)
-    steps = [
-        [python, "-m", "venv", "--clear", str(VENV)],
-        [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", KEYSTONE, GUNICORN],
-    ]
-    deadline = time.monotonic() + timeout
-    for step in steps:
-        try:
-            done = subprocess.run(
-                step,
-                capture_output=True,
-                text=True,
-                timeout=max(1.0, deadline - time.monotonic()),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise KeystoneUnavailable(f"building Keystone timed out: {' '.join(step[1:])}") from exc
-        if done.returncode != 0:
-            raise KeystoneUnavailable(
-                f"building Keystone failed ({' '.join(step[-3:])}): {done.stderr[-2000:]}"
-            )
-    _MARKER.write_text(wanted)
-    return VENV
+    try:
+        return venvs.build_venv(VENV, [KEYSTONE, GUNICORN], "Keystone", timeout)
+    except venvs.VenvUnavailable as exc:
+        raise KeystoneUnavailable(str(exc)) from exc
 
 
 @dataclass

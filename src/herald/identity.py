@@ -68,11 +68,20 @@ class IdentityStep:
     async def stop(self) -> None:
         """Release what `start` took."""
 
+    async def authenticate(self, presented: Presented) -> Presented:
+        """Check the credentials before anything else of the request, even its path.
+
+        Transports call it first on every path but the root, as Zaqar's auth
+        middleware runs ahead of its routing; it may hand `__call__` what it
+        proved, in what it returns. The default proves nothing and refuses nothing."""
+        return presented
+
     def screen(self, presented: Presented) -> None:
         """Refuse, before any other check of the request, credentials wrong on their face.
 
-        Transports call it first, then check the rest of the request, then ask for
-        the Caller; a pre-signed URL is judged here. The default refuses nothing."""
+        Transports call it once the request is routed, then check the rest of the
+        request, then ask for the Caller; a pre-signed URL is judged here. The
+        default refuses nothing."""
 
     async def __call__(self, presented: Presented) -> Caller:
         raise NotImplementedError

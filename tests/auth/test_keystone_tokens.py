@@ -62,6 +62,46 @@ def test_no_valid_token_is_401_with_the_keystone_challenge(
     assert_unauthorized(response, keystone.auth_url)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "extra", "with_token"),
+    [
+        ("GET", "/v2/no-such-thing", {}, 404),
+        ("GET", "/v3/queues", {}, 404),
+        ("DELETE", "/v2/queues", {}, 405),
+        ("GET", "/v2/queues", {"Accept": "text/xml"}, 406),
+        (
+            "POST",
+            "/v2/queues/q/messages",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            400,
+        ),
+        ("PUT", "/v2/queues/" + "q" * 65, {}, 400),
+    ],
+    ids=["unknown-path", "unknown-version", "wrong-method", "not-json", "form-body", "bad-name"],
+)
+def test_the_token_is_checked_before_the_path_and_media_types(
+    keystone_herald: ServerFactory,
+    keystone: Keystone,
+    tokens: Callable[[str], str],
+    method: str,
+    path: str,
+    extra: dict[str, str],
+    with_token: int,
+) -> None:
+    """Zaqar's auth middleware answers 401 before its router and hooks see the
+    request; the same request with a valid token gets the error it deserves."""
+    url = keystone_herald().url + path
+    headers = {**as_user(""), **extra}
+    del headers["X-Auth-Token"]
+    body = b"a=1" if method == "POST" else None
+    assert_unauthorized(
+        httpx.request(method, url, headers=headers, content=body, timeout=30), keystone.auth_url
+    )
+    headers["X-Auth-Token"] = tokens("alice")
+    answer = httpx.request(method, url, headers=headers, content=body, timeout=30)
+    assert answer.status_code == with_token, answer.text
+
+
 def test_the_challenge_names_www_authenticate_uri_when_set(
     keystone_herald: ServerFactory,
 ) -> None:
@@ -148,3 +188,38 @@ def test_roles_come_from_the_token_not_from_x_roles(
     admin = httpx.get(url, headers=as_user(tokens("root")), timeout=60)
     assert admin.status_code == 200, admin.text
     assert admin.json()["storage_reachable"] is True
+
+
+def test_a_pre_signed_url_needs_no_token_and_is_judged_after_routing(
+    keystone_herald: ServerFactory, tokens: Callable[[str], str]
+) -> None:
+    """As in Zaqar, a request carrying URL-Signature skips the token check; an
+    unknown path is then a routing 404, and a bad signature the signed-URL 404."""
+    url = keystone_herald(signed_url_secret_key="a secret for the keystone tests").url
+    owner = as_user(tokens("alice"))
+    posted = httpx.post(
+        url + "/v2/queues/signed/messages",
+        headers=owner,
+        json={"messages": [{"body": "hello", "ttl": 300}]},
+        timeout=30,
+    )
+    assert posted.status_code == 201, posted.text
+    grant = httpx.post(url + "/v2/queues/signed/share", headers=owner, json={}, timeout=30).json()
+    holder = {
+        "Client-ID": owner["Client-ID"],
+        "X-Project-ID": grant["project"],
+        "URL-Signature": grant["signature"],
+        "URL-Expires": grant["expires"],
+        "URL-Methods": ",".join(grant["methods"]),
+        "URL-Paths": ",".join(grant["paths"]),
+    }
+    listed = httpx.get(url + "/v2/queues/signed/messages?echo=true", headers=holder, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert [m["body"] for m in listed.json()["messages"]] == ["hello"]
+    unknown = httpx.get(url + "/v2/no-such-thing", headers=holder, timeout=30)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"title": "404 Not Found"}
+    forged = {**holder, "URL-Signature": "0" * 64}
+    refused = httpx.get(url + "/v2/queues/signed/messages", headers=forged, timeout=30)
+    assert refused.status_code == 404
+    assert refused.json()["title"] == "404 Not Found"

@@ -56,6 +56,12 @@ class Validated(msgspec.Struct, frozen=True):
     roles: frozenset[str]
 
 
+class Vouched(Presented, frozen=True, kw_only=True):
+    """A request whose token `authenticate` has validated, with what the token proves."""
+
+    validated: Validated
+
+
 class KeystoneAuth(IdentityStep):
     """Acts for the project, user and roles of a token Keystone says is valid.
 
@@ -126,9 +132,18 @@ class KeystoneAuth(IdentityStep):
             self._pool = None
         self.session.session.close()
 
+    async def authenticate(self, presented: Presented) -> Presented:
+        """The token is validated before routing: a caller without a valid one
+        learns nothing of the API, not even which paths exist (Zaqar's order)."""
+        validated = await self.validate(presented.headers.get("x-auth-token"))
+        return Vouched(presented.method, presented.path, presented.headers, validated=validated)
+
     async def __call__(self, presented: Presented) -> Caller:
         headers = presented.headers
-        validated = await self.validate(headers.get("x-auth-token"))
+        if isinstance(presented, Vouched):
+            validated = presented.validated
+        else:
+            validated = await self.validate(headers.get("x-auth-token"))
         client_id = self.client_ids.check(headers.get("client-id"))
         if validated.project is None:
             raise NotAuthorized(

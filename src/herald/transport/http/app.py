@@ -119,6 +119,11 @@ class HeraldApp:
             )
 
     async def _dispatch(self, request: Request, route: Route | None) -> Response:
+        presented = Presented(request.method, request.path, request.headers)
+        if route is None or not route.anonymous:
+            # Credentials first, even for a path that does not exist: Zaqar's
+            # auth middleware runs ahead of its router.
+            presented = await self.identify.authenticate(presented)
         if route is None:
             return json_response(404, {"title": "404 Not Found"})
         handler = route.resource.get(request.method)
@@ -126,8 +131,7 @@ class HeraldApp:
             allow = ", ".join(sorted(route.resource)).encode()
             return json_response(405, {"title": "405 Method Not Allowed"}, [(b"allow", allow)])
         if not route.anonymous:
-            presented = Presented(request.method, request.path, request.headers)
-            # Zaqar judges a pre-signed URL before any other check of the request.
+            # Zaqar judges a pre-signed URL before any other check of the routed request.
             self.identify.screen(presented)
             _check_media_types(request.headers)
             request.caller = await self.identify(presented)
