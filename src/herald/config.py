@@ -81,6 +81,30 @@ class ApiKeySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("apikey cache_seconds must be from 0 to 3600")
 
 
+class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """WebSocket connections: how large a frame may be, how liveness is checked, and how
+    much push may wait for a slow reader."""
+
+    # The largest frame: a post of the largest size, in its envelope, with room to spare.
+    max_frame_size: int = 1048576
+    # A ping this often; a peer that has not answered the last one in ping_timeout is gone.
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    # A socket that sends nothing for this long and waits for no push is closed.
+    idle_timeout: float = 600.0
+    # Push notifications written but not yet read by the client, per socket.
+    push_backlog: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.max_frame_size <= 64 * 1048576:
+            raise ValueError("websocket max_frame_size must be from 1024 to 67108864 bytes")
+        for name in ("ping_interval", "ping_timeout", "idle_timeout"):
+            if not 0 < getattr(self, name) <= 86400:
+                raise ValueError(f"websocket {name} must be above 0 and at most 86400 seconds")
+        if not 1 <= self.push_backlog <= 1_000_000:
+            raise ValueError("websocket push_backlog must be from 1 to 1000000")
+
+
 ENCRYPTION_KEY_BYTES = 32
 
 
@@ -151,6 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     signed_url: SignedUrlSettings = msgspec.field(default_factory=SignedUrlSettings)
     apikey: ApiKeySettings = msgspec.field(default_factory=ApiKeySettings)
     encryption: EncryptionSettings = msgspec.field(default_factory=EncryptionSettings)
+    websocket: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -195,6 +220,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "signed_url": SignedUrlSettings,
     "apikey": ApiKeySettings,
     "encryption": EncryptionSettings,
+    "websocket": WebSocketSettings,
 }
 _TOP_LEVEL = set(Settings.__struct_fields__) - {"limits", *_TABLES}
 _LIMITS = set(Limits.__struct_fields__)

@@ -2,7 +2,7 @@
 
 Each operation takes the `Caller` it acts for, reads the clock once and
 passes that `now` to storage. Transports reach every operation through
-`Service`: `service.queues`, `.messages`, `.claims`, `.sharing` and `.health`.
+`Service`: `service.queues`, `.messages`, `.claims`, `.sharing`, `.push` and `.health`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from herald.service.encryption import BodyCipher
 from herald.service.health import Health
 from herald.service.messages import Messages
 from herald.service.names import check_queue_name
+from herald.service.push import Push
 from herald.service.queues import Queues
 from herald.service.sharing import Sharing
 from herald.storage.base import Store
@@ -45,6 +46,7 @@ class Service:
         self.messages = Messages(context)
         self.claims = Claims(context)
         self.sharing = Sharing(context, signer or Signer(""))
+        self.push = Push(context, self.messages)
         self.health = Health(context, self.queues, self.messages, self.claims)
         self._store = store
         self._clock = clock

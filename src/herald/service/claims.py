@@ -11,7 +11,7 @@ from herald.model import ClaimBody, ClaimRequest, ClaimView, DeadLetter
 from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
-from herald.service.limits import claim_times, page_limit
+from herald.service.limits import check_document_size, claim_times, page_limit
 from herald.service.policy import policy_of
 from herald.service.views import views
 from herald.storage.base import Store
@@ -34,6 +34,7 @@ class Claims:
         self, caller: Caller, queue: str, limit: int | None, body: bytes
     ) -> ClaimView | None:
         """Claim up to `limit` messages; None when there was nothing to claim."""
+        check_document_size(self._limits, body, "Claim body")
         limit = page_limit(self._limits, limit, self._limits.max_messages_per_claim_or_pop)
         document = decode_document(body, ClaimBody) if body.strip() else ClaimBody()
         ttl, grace = claim_times(self._limits, document)
@@ -77,6 +78,7 @@ class Claims:
 
     @action("claims:update")
     async def update(self, caller: Caller, queue: str, claim_id: str, body: bytes) -> None:
+        check_document_size(self._limits, body, "Claim body")
         if not body.strip():
             raise errors.InvalidBody('The PATCH body is empty: expected {"ttl", "grace"}.')
         ttl, grace = claim_times(self._limits, decode_document(body, ClaimBody))

@@ -53,3 +53,10 @@ def claim_times(limits: Limits, body: ClaimBody) -> tuple[int, int]:
             f"seconds, and must be at least {limits.min_claim_grace} seconds long."
         )
     return ttl, grace
+
+
+def check_document_size(limits: Limits, body: bytes, what: str) -> None:
+    """Metadata, claim and purge documents hold at most `max_queue_metadata` bytes."""
+    cap = limits.max_queue_metadata
+    if len(body) > cap:
+        raise errors.InvalidRequest(f"{what} is too large. Max size: {cap}")

@@ -22,7 +22,7 @@ import httptools
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from herald.config import Settings
+from herald.config import Settings, WebSocketSettings
 from herald.transport.http.joining import JoiningTransport
 
 log = logging.getLogger("herald")
@@ -41,6 +41,7 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout: float = 30.0
     body_deadline: float = 60.0
     max_connections: int = 10000
+    websocket: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
 
     @classmethod
     def of(cls, settings: Settings) -> ConnectionLimits:
@@ -52,6 +53,7 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
             body_timeout=settings.body_timeout,
             body_deadline=settings.body_deadline,
             max_connections=settings.max_connections,
+            websocket=settings.websocket,
         )
 
 
@@ -64,7 +66,7 @@ class HeraldHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = _limits_of(self.app)
+        self.limits = limits_of(self.app)
         self._lingering = False
         self._client_done = False
         self._reading_head = True
@@ -265,7 +267,8 @@ class HeraldHttpProtocol(HttpToolsProtocol):
             self._deadline = None
 
 
-def _limits_of(app: Any) -> ConnectionLimits:
+def limits_of(app: Any) -> ConnectionLimits:
+    """The limits the app asks its connections to keep; the defaults if it asks none."""
     # The app may sit inside uvicorn's middleware; each keeps the next in `.app`.
     while app is not None:
         limits = getattr(app, "connection_limits", None)
