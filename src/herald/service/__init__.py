@@ -22,9 +22,10 @@ from herald.service.names import check_queue_name
 from herald.service.push import Push
 from herald.service.queues import Queues
 from herald.service.sharing import Sharing
+from herald.service.waiting import Abandoned, Waiters, unless_gone
 from herald.storage.base import Store
 
-__all__ = ["BodyCipher", "Service", "check_queue_name"]
+__all__ = ["Abandoned", "BodyCipher", "Service", "Waiters", "check_queue_name", "unless_gone"]
 
 
 class Service:
@@ -40,7 +41,10 @@ class Service:
         signer: Signer | None = None,
         cipher: BodyCipher | None = None,
     ) -> None:
-        context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher())
+        self.waiters = Waiters(store, clock)
+        context = Context(
+            store, limits, clock, policy or Policy(), cipher or BodyCipher(), self.waiters
+        )
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)

@@ -17,6 +17,17 @@ def page_limit(limits: Limits, limit: int | None, top: int) -> int:
     return limit
 
 
+def check_wait(limits: Limits, wait: float) -> float:
+    """The seconds a request may wait for messages; a 400 outside 0..max_wait (NaN too)."""
+    top = limits.max_wait
+    if not 0 <= wait <= top:
+        raise errors.InvalidParameter(
+            f'The "wait" parameter is invalid. The value must be a number of seconds '
+            f"from 0 to {top}."
+        )
+    return wait
+
+
 def check_id_count(limits: Limits, ids: list[str]) -> None:
     top = limits.max_messages_per_page
     if not 1 <= len(ids) <= top:

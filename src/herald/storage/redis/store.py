@@ -21,10 +21,12 @@ from herald.model import (
     StoredMessage,
 )
 from herald.storage.base import (
+    WAKEUPS,
     DeleteOutcome,
     Plan,
     Prepare,
     Store,
+    Wake,
     delete_verdict,
 )
 from herald.storage.kit import check_durability, decode_metadata, encode_json, prefix_end
@@ -35,6 +37,7 @@ from herald.storage.redis.keys import Keys
 from herald.storage.redis.metadata import Changed, QueueMissing, SeenMetadata
 from herald.storage.redis.options import DEFAULT_PREFIX, RedisOptions
 from herald.storage.redis.server import Server
+from herald.storage.redis.wakeups import Subscriptions
 from herald.storage.redis.wire import Arg
 
 # Keeps one claim's script short however many messages were claimed too often.
@@ -43,6 +46,8 @@ _MOST_SET_ASIDE = 1_000
 
 class RedisStore(Store):
     """Queues, messages and claims in one Redis database, under a key prefix."""
+
+    capabilities = frozenset({WAKEUPS})
 
     def __init__(
         self,
@@ -57,6 +62,7 @@ class RedisStore(Store):
         self.where = self._server.where
         self._metadata = SeenMetadata(self._server)
         self._api_keys = ApiKeys(self._server)
+        self._subscriptions = Subscriptions()
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> RedisStore:
@@ -83,6 +89,7 @@ class RedisStore(Store):
         await self._server.open()
 
     async def close(self) -> None:
+        await self._subscriptions.close()
         await self._server.close()
 
     async def ping(self) -> bool:
@@ -363,6 +370,31 @@ class RedisStore(Store):
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         await self._server.run("release", self.keys.queue_base(project, queue), now, [claim_id])
+
+    async def next_available(self, project: str, queue: str, now: float) -> float | None:
+        base = self.keys.queue_base(project, queue)
+        after = f"({time_text(now)}"
+        with self._server.guard():
+            async with self._server.client.pipeline(transaction=False) as pipe:
+                # Scores are due times: a delayed message's, or its claim's end.
+                for part in ("delayed", "claimed"):
+                    pipe.zrangebyscore(f"{base}:{part}", after, "+inf", 0, 1, withscores=True)
+                replies = await pipe.execute()
+        due = [score for reply in replies for _, score in reply]
+        return min(due) if due else None
+
+    # Wake-ups
+
+    async def watch(self, project: str, queue: str, wake: Wake) -> None:
+        # The scripts publish on the channel named as the queue's record.
+        with self._server.guard():
+            await self._subscriptions.add(
+                self._server.client, self.keys.queue_base(project, queue), wake
+            )
+
+    async def unwatch(self, project: str, queue: str) -> None:
+        with self._server.guard():
+            await self._subscriptions.remove(self.keys.queue_base(project, queue))
 
     # API keys
 

@@ -22,9 +22,9 @@ from herald.model import (
     QueueStats,
     StoredMessage,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
+from herald.storage.base import WAKEUPS, DeleteOutcome, Plan, Prepare, Store, Wake
 from herald.storage.kit import check_durability, encode_json
-from herald.storage.sqlite import apikeys, claims, messages, queues
+from herald.storage.sqlite import apikeys, claims, messages, queues, wakeups
 from herald.storage.sqlite.schema import migrate
 from herald.storage.sqlite.sql import BATCH
 from herald.storage.sqlite.worker import SQLiteWorker
@@ -32,6 +32,8 @@ from herald.storage.sqlite.worker import SQLiteWorker
 
 class SQLiteStore(Store):
     """Queues, messages and claims in one SQLite database file."""
+
+    capabilities = frozenset({WAKEUPS})
 
     def __init__(self, path: str, *, durability: str = "full") -> None:
         self.path = path
@@ -44,6 +46,7 @@ class SQLiteStore(Store):
             lock_path=f"{path}-writer-lock",
         )
         self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
+        self._watches = wakeups.Watches(self._connect)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> SQLiteStore:
@@ -84,6 +87,7 @@ class SQLiteStore(Store):
         self._reader.start()
 
     async def close(self) -> None:
+        await self._watches.close()
         self._reader.stop()
         self._writer.stop()
 
@@ -144,9 +148,11 @@ class SQLiteStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
-        return await self._writer.run(
+        ids = await self._writer.run(
             lambda c: messages.post(c, project, queue, prepare, client_id, now)
         )
+        self._watches.signal(project, queue)
+        return ids
 
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
@@ -200,9 +206,12 @@ class SQLiteStore(Store):
         ttl: int | None,
         now: float,
     ) -> int:
-        return await self._writer.run(
+        moved = await self._writer.run(
             lambda c: claims.move(c, project, queue, claim_id, ids, target, ttl, now)
         )
+        if moved:
+            self._watches.signal(project, target)
+        return moved
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         return await self._reader.run(lambda c: claims.get(c, project, queue, claim_id, now))
@@ -215,7 +224,19 @@ class SQLiteStore(Store):
         )
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
-        await self._writer.run(lambda c: claims.release(c, project, queue, claim_id))
+        if await self._writer.run(lambda c: claims.release(c, project, queue, claim_id, now)):
+            self._watches.signal(project, queue)
+
+    async def next_available(self, project: str, queue: str, now: float) -> float | None:
+        return await self._reader.run(lambda c: wakeups.next_available(c, project, queue, now))
+
+    # Wake-ups
+
+    async def watch(self, project: str, queue: str, wake: Wake) -> None:
+        self._watches.add(project, queue, wake)
+
+    async def unwatch(self, project: str, queue: str) -> None:
+        self._watches.remove(project, queue)
 
     # API keys
 
@@ -235,7 +256,11 @@ class SQLiteStore(Store):
 
     async def collect_garbage(self, now: float) -> int:
         def job(conn: sqlite3.Connection) -> int:
-            return messages.delete_expired(conn, now) + claims.end_expired(conn, None, now)
+            return (
+                messages.delete_expired(conn, now)
+                + claims.end_expired(conn, None, now)
+                + wakeups.forget_releases(conn, now)
+            )
 
         # Small batches keep each write transaction short; loop until clean.
         total = 0

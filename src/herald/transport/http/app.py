@@ -11,7 +11,7 @@ from herald import errors
 from herald.app import Herald, build
 from herald.config import Settings, load_settings
 from herald.identity import Presented
-from herald.service import check_queue_name
+from herald.service import Abandoned, check_queue_name
 from herald.storage.base import Store
 from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
@@ -63,6 +63,8 @@ class HeraldApp:
         request = Request(scope, receive)
         try:
             response = await self._dispatch(request)
+        except Abandoned:
+            return  # the client left during a long poll: nobody to answer
         except errors.HeraldError as exc:
             response = error_response(exc)
         except Exception:

@@ -54,6 +54,23 @@ class Request:
             )
         return number
 
+    def seconds_param(self, name: str) -> float:
+        """A number of seconds; 0 when absent or blank."""
+        value = self.query.get(name)
+        if value is None or value == "":
+            return 0.0
+        try:
+            return float(value)
+        except ValueError:
+            raise errors.InvalidParameter(
+                f'The "{name}" parameter is invalid. The value must be a number of seconds.'
+            ) from None
+
+    async def disconnected(self) -> None:
+        """Return once the client has gone away; only after the body has been read."""
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
     def bool_param(self, name: str, default: bool = False) -> bool:
         value = self.query.get(name)
         if value is None or value == "":

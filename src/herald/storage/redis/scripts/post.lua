@@ -15,4 +15,6 @@ for i = 0, n - 1 do
   insert(Q, string.format('%d', first + i), ARGV[6], ARGV[j], ARGV[j + 1], NOW_S,
          ARGV[j + 2], ARGV[j + 3])
 end
+-- Wakes waiters of every API process; the channel is named as the queue's record.
+redis.call('PUBLISH', Q.rec, '')
 return first
