@@ -17,6 +17,7 @@ from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
 from herald.transport.http.responses import Response, error_response, json_response
 from herald.transport.http.routes import Router
+from herald.transport.websocket.connection import Connection
 
 log = logging.getLogger("herald")
 
@@ -24,7 +25,7 @@ _ACCEPTABLE = frozenset(("*/*", "application/*", "application/json"))
 
 
 class HeraldApp:
-    """Serves the Zaqar v2 API of one Herald over HTTP."""
+    """Serves the Zaqar v2 API of one Herald over HTTP, and over WebSockets on the same port."""
 
     def __init__(self, herald: Herald) -> None:
         self.herald = herald
@@ -39,7 +40,7 @@ class HeraldApp:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            await _refuse_websocket(receive, send)
+            await Connection(self.herald, scope, receive, send).serve()
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -110,13 +111,6 @@ def _check_media_types(headers: dict[str, str]) -> None:
 
 def _accepts_json(accept: str) -> bool:
     return any(part.split(";")[0].strip() in _ACCEPTABLE for part in accept.split(","))
-
-
-async def _refuse_websocket(receive: Any, send: Any) -> None:
-    # No WebSocket transport yet: refuse the handshake rather than leave it hanging.
-    message = await receive()
-    if message["type"] == "websocket.connect":
-        await send({"type": "websocket.close", "code": 1008})
 
 
 def create_app(

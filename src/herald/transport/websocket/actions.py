@@ -26,7 +26,6 @@ from herald.transport.websocket.shapes import (
     Subscribed,
     messages_out,
     stats_out,
-    subscription_out,
 )
 
 
@@ -36,17 +35,21 @@ class Answer(NamedTuple):
 
 
 class Subscriptions(Protocol):
-    """The push subscriptions of one connection."""
+    """The push subscriptions of one connection, each operation checked by the service."""
 
-    async def subscribe(self, caller: Caller, queue: str, ttl: int | None) -> str: ...
+    async def subscribe(
+        self, caller: Caller, queue: str, ttl: int | None, encoding: Encoding
+    ) -> str: ...
 
-    def listing(self, queue: str) -> list[Any]: ...
+    async def listing(self, caller: Caller, queue: str) -> list[dict[str, Any]]: ...
 
-    def get(self, queue: str, subscription_id: str) -> Any: ...
+    async def get(self, caller: Caller, queue: str, subscription_id: str) -> dict[str, Any]: ...
 
-    def update(self, queue: str, subscription_id: str, ttl: int | None) -> None: ...
+    async def update(
+        self, caller: Caller, queue: str, subscription_id: str, ttl: int | None
+    ) -> None: ...
 
-    def cancel(self, queue: str, subscription_id: str) -> None: ...
+    async def cancel(self, caller: Caller, queue: str, subscription_id: str) -> None: ...
 
 
 class Call(NamedTuple):
@@ -138,6 +141,7 @@ class MessageListing(OnQueue, frozen=True):
     echo: bool = False
     include_claimed: bool = False
     include_delayed: bool = False
+    wait: float = 0.0
 
 
 class OneMessage(OnQueue, frozen=True):
@@ -167,6 +171,7 @@ class ClaimCreate(OnQueue, frozen=True):
     limit: int | None = None
     ttl: msgspec.Raw = UNSET
     grace: msgspec.Raw = UNSET
+    wait: float = 0.0
 
 
 class OneClaim(OnQueue, frozen=True):
@@ -274,6 +279,7 @@ async def message_list(call: Call, body: MessageListing) -> Answer:
         echo=body.echo,
         include_claimed=body.include_claimed,
         include_delayed=body.include_delayed,
+        wait=body.wait,
     )
     return Answer(200, MessageList(messages_out(messages)))
 
@@ -332,7 +338,7 @@ def _claim_document(call: Call, body: ClaimCreate | ClaimUpdate) -> bytes:
 @action("claim_create", "POST", "/v2/queues/{queue_name}/claims", ClaimCreate)
 async def claim_create(call: Call, body: ClaimCreate) -> Answer:
     claim = await call.service.claims.create(
-        call.caller, body.queue_name, body.limit, _claim_document(call, body)
+        call.caller, body.queue_name, body.limit, _claim_document(call, body), wait=body.wait
     )
     if claim is None:
         return Answer(204, ClaimCreated(None, []))
@@ -370,14 +376,16 @@ async def subscription_create(call: Call, body: SubscriptionCreate) -> Answer:
             "This server pushes messages only to the connection that subscribes: leave out "
             '"subscriber" to have the queue\'s new messages sent on this socket.'
         )
-    subscription_id = await call.subscriptions.subscribe(call.caller, body.queue_name, body.ttl)
+    subscription_id = await call.subscriptions.subscribe(
+        call.caller, body.queue_name, body.ttl, call.encoding
+    )
     return Answer(201, Subscribed(subscription_id, f"Subscription {body.queue_name} created."))
 
 
 @action("subscription_list", "GET", "/v2/queues/{queue_name}/subscriptions", OnQueue)
 async def subscription_list(call: Call, body: OnQueue) -> Answer:
-    found = call.subscriptions.listing(body.queue_name)
-    return Answer(200, {"subscriptions": [subscription_out(s) for s in found]})
+    found = await call.subscriptions.listing(call.caller, body.queue_name)
+    return Answer(200, {"subscriptions": found})
 
 
 @action(
@@ -387,8 +395,8 @@ async def subscription_list(call: Call, body: OnQueue) -> Answer:
     OneSubscription,
 )
 async def subscription_get(call: Call, body: OneSubscription) -> Answer:
-    found = call.subscriptions.get(body.queue_name, body.subscription_id)
-    return Answer(200, subscription_out(found))
+    found = await call.subscriptions.get(call.caller, body.queue_name, body.subscription_id)
+    return Answer(200, found)
 
 
 @action(
@@ -398,7 +406,7 @@ async def subscription_get(call: Call, body: OneSubscription) -> Answer:
     SubscriptionUpdate,
 )
 async def subscription_update(call: Call, body: SubscriptionUpdate) -> Answer:
-    call.subscriptions.update(body.queue_name, body.subscription_id, body.ttl)
+    await call.subscriptions.update(call.caller, body.queue_name, body.subscription_id, body.ttl)
     return Answer(204, f"Subscription {body.subscription_id} updated.")
 
 
@@ -409,7 +417,7 @@ async def subscription_update(call: Call, body: SubscriptionUpdate) -> Answer:
     OneSubscription,
 )
 async def subscription_delete(call: Call, body: OneSubscription) -> Answer:
-    call.subscriptions.cancel(body.queue_name, body.subscription_id)
+    await call.subscriptions.cancel(call.caller, body.queue_name, body.subscription_id)
     return Answer(204, f"Subscription {body.subscription_id} removed.")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from herald.model import MessageStamp, MessageView, StatsView
@@ -86,8 +84,3 @@ def stats_out(stats: StatsView) -> Stats:
     return Stats(
         Counts(stats.claimed, stats.free, stats.total, stamp(stats.oldest), stamp(stats.newest))
     )
-
-
-def subscription_out(subscription: Any) -> Any:
-    """A push subscription as listed: Zaqar's subscription fields."""
-    return subscription.view()
