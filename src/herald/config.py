@@ -92,8 +92,8 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     ping_timeout: float = 20.0
     # A socket that sends nothing for this long and waits for no push is closed.
     idle_timeout: float = 600.0
-    # Push notifications written but not yet read by the client, per socket.
-    push_backlog: int = 1000
+    # Bytes of push notifications a socket may leave unread before it is closed.
+    push_backlog: int = 1048576
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_frame_size <= 64 * 1048576:
@@ -101,8 +101,8 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
         for name in ("ping_interval", "ping_timeout", "idle_timeout"):
             if not 0 < getattr(self, name) <= 86400:
                 raise ValueError(f"websocket {name} must be above 0 and at most 86400 seconds")
-        if not 1 <= self.push_backlog <= 1_000_000:
-            raise ValueError("websocket push_backlog must be from 1 to 1000000")
+        if not 1024 <= self.push_backlog <= 1 << 30:
+            raise ValueError("websocket push_backlog must be from 1024 to 1073741824 bytes")
 
 
 ENCRYPTION_KEY_BYTES = 32

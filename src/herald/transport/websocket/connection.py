@@ -249,24 +249,25 @@ class Connection:
                     log.info("push listing of %s failed; retrying: %s", subscription.queue, exc)
                     found = []
                     await asyncio.sleep(PUSH_PAUSE)
-                for message in found:
-                    frame = encode_document(notification(subscription.queue, message), encoding)
-                    if not self._queue_push(frame, encoding):
-                        return
+                if found and not self._queue_page(subscription.queue, found, encoding):
+                    return
                 if not found and not wait:
                     await asyncio.sleep(PUSH_PAUSE)
         finally:
             self._subscriptions.pop(subscription.id, None)
 
-    def _queue_push(self, frame: bytes, encoding: Encoding) -> bool:
-        """Put a notification in the outbox; False (and the socket told and closed) once
-        more than `push_backlog` bytes wait for a reader that does not read."""
-        if self._backlog + len(frame) > self.settings.push_backlog:
+    def _queue_page(self, queue: str, found: list[Any], encoding: Encoding) -> bool:
+        """Put a page of notifications in the outbox; False (and the socket told and closed)
+        when more than `push_backlog` bytes still wait there for a reader that does not
+        read. The outbox so holds at most the backlog and one page."""
+        if self._backlog > self.settings.push_backlog:
             log.info("closing a WebSocket whose reader fell %d bytes behind", self._backlog)
             self._spawn(self._overflow(encoding))
             return False
-        self._backlog += len(frame)
-        self._outbox.put_nowait((len(frame), send_event(frame, encoding)))
+        for message in found:
+            frame = encode_document(notification(queue, message), encoding)
+            self._backlog += len(frame)
+            self._outbox.put_nowait((len(frame), send_event(frame, encoding)))
         if self._writer is None:
             self._writer = asyncio.create_task(self._drain())
         return True
