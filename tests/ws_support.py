@@ -66,6 +66,11 @@ class Frames:
         self.send(action, body, **headers)
         return self.reply_to(action)
 
+    def authenticate(self, token: str) -> dict[str, Any]:
+        """Send `authenticate` with the token; its reply."""
+        self.send("authenticate", None, **{"X-Auth-Token": token})
+        return self.reply_to("authenticate")
+
     def reply_to(self, action: str) -> dict[str, Any]:
         reply = self.receive()
         assert set(reply) == {"request", "body", "headers"}, reply

@@ -33,6 +33,7 @@ from herald.transport.websocket.frames import (
     echo_of,
     encode_document,
     encode_reply,
+    lower_headers,
 )
 from herald.transport.websocket.shapes import notification
 
@@ -157,14 +158,14 @@ class Connection:
         return await entry.run(Call(self.service, caller, encoding, self), body)
 
     def _presented(self, request: Request, method: str, path: str) -> Presented:
-        headers = {name.lower(): value for name, value in request.headers.items()}
+        headers = lower_headers(request)
         if not CREDENTIALS & headers.keys():
             headers.update(self._credentials)
         return Presented(method, path, headers)
 
     async def _authenticate(self, request: Request) -> Answer:
         """Check the frame's credentials and keep them for the frames that follow."""
-        headers = {name.lower(): value for name, value in request.headers.items()}
+        headers = lower_headers(request)
         presented = Presented("GET", "/v2/", headers)
         identify = self.herald.identify
         identify.screen(presented)

@@ -29,10 +29,12 @@ class Encoding(enum.Enum):
 
 
 class Request(msgspec.Struct, frozen=True):
-    """A request frame: the action, its headers (names as the client spelled them) and body."""
+    """A request frame: the action, its headers (names as the client spelled them) and body.
+
+    A header whose value is null counts as absent: clients send null for what they lack."""
 
     action: str
-    headers: dict[str, str] = {}
+    headers: dict[str, str | None] = {}
     body: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -41,7 +43,7 @@ class Echo(msgspec.Struct, frozen=True):
 
     action: str
     body: Any
-    headers: dict[str, str]
+    headers: dict[str, str | None]
     api: str = "v2"
 
 
@@ -138,3 +140,8 @@ def encode_document(document: Any, encoding: Encoding) -> bytes:
     if encoding is Encoding.JSON:
         return data
     return _msgpack_encode(_json_any.decode(data))
+
+
+def lower_headers(request: Request) -> dict[str, str]:
+    """The request's headers by lower-case name, as the identity step reads them."""
+    return {name.lower(): value for name, value in request.headers.items() if value is not None}
