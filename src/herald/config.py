@@ -88,8 +88,10 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     # The largest frame: a post of the largest size, in its envelope, with room to spare.
     max_frame_size: int = 1048576
     # A ping this often; a peer that has not answered the last one in ping_timeout is gone.
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
+    # Pings are most of what idle sockets cost (benchmarks/websocket.py): one a minute
+    # keeps 10,000 of them near 1 % of a core, and NAT mappings alive.
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
     # A socket that sends nothing for this long and waits for no push is closed.
     idle_timeout: float = 600.0
     # Bytes of push notifications a socket may leave unread before it is closed.
