@@ -57,7 +57,6 @@ class Connection:
         self.herald = herald
         self.service = herald.service
         self.settings = herald.settings.websocket
-        self.path = scope.get("path", "/")
         self._receive = receive
         self._send = send
         self._credentials: dict[str, str] = {}
@@ -89,7 +88,7 @@ class Connection:
         except Closed:
             pass
         finally:
-            self._end()
+            await self._end()
 
     async def _next_event(self) -> dict[str, Any] | None:
         """The next event from the client; None when it sent nothing for `idle_timeout`
@@ -111,15 +110,18 @@ class Connection:
         with contextlib.suppress(Exception):
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
-    def _end(self) -> None:
+    async def _end(self) -> None:
+        """Stop the subscriptions and the writer; the connection ends once they have."""
         self._closing = True
         if self._expiry is not None:
             self._expiry.cancel()
-        for _, _, task in self._subscriptions.values():
-            task.cancel()
-        self._subscriptions.clear()
+        tasks = [task for _, _, task in self._subscriptions.values()]
         if self._writer is not None:
-            self._writer.cancel()
+            tasks.append(self._writer)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._subscriptions.clear()
 
     # Answering requests
 
