@@ -55,7 +55,9 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.005)
 
 
-def claiming(service: Service, wait: float = LONG, ttl: int = 60) -> Awaitable[ClaimView | None]:
+def claiming(
+    service: Service, wait: float = LONG, ttl: int = 60
+) -> asyncio.Future[ClaimView | None]:
     body = json.dumps({"ttl": ttl, "grace": 60}).encode()
     return asyncio.ensure_future(service.claims.create(CALLER, "q", 1, body, wait=wait))
 
