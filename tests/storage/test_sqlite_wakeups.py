@@ -28,7 +28,7 @@ async def heard_across(tmp_path: Path) -> None:
         await writing.close()
 
 
-@pytest.mark.skipif(wakeups.inotify_simple is None, reason="no inotify here")
+@pytest.mark.skipif(not wakeups.HAVE_INOTIFY, reason="no inotify here")
 async def test_a_post_of_another_store_is_heard_through_inotify(tmp_path: Path) -> None:
     await heard_across(tmp_path)
 
@@ -36,5 +36,5 @@ async def test_a_post_of_another_store_is_heard_through_inotify(tmp_path: Path) 
 async def test_without_inotify_a_post_of_another_store_is_heard_by_polling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(wakeups, "inotify_simple", None)
+    monkeypatch.setattr(wakeups, "HAVE_INOTIFY", False)
     await heard_across(tmp_path)

@@ -30,6 +30,8 @@ try:
 except ImportError:  # not Linux
     inotify_simple = None
 
+HAVE_INOTIFY = inotify_simple is not None
+
 log = logging.getLogger("herald")
 
 Key = tuple[str, str]
@@ -138,7 +140,7 @@ class Watches:
 
     async def _hear(self, commits: _Commits) -> None:
         try:
-            if inotify_simple is None:
+            if not HAVE_INOTIFY:
                 await self._poll(commits)
             else:
                 await self._listen(commits)
