@@ -40,15 +40,20 @@ class Abandoned(Exception):
 
 
 async def unless_gone(operation: Coroutine[Any, Any, T], gone: Awaitable[object]) -> T:
-    """Run `operation`, cancelling it and raising `Abandoned` if `gone` finishes first."""
+    """Run `operation`, cancelling it and raising `Abandoned` if `gone` finishes first.
+
+    `gone` may be a coroutine (run for this operation alone, and stopped after it)
+    or a future a transport shares between operations (left as it is)."""
     work = asyncio.ensure_future(operation)
+    shared = isinstance(gone, asyncio.Future)
     watcher = asyncio.ensure_future(gone)
     try:
         await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not work.done():
             work.cancel()
-        watcher.cancel()
+        if not shared:
+            watcher.cancel()
     if not work.done() or work.cancelled():
         with contextlib.suppress(asyncio.CancelledError):
             await work

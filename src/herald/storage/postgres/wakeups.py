@@ -55,7 +55,9 @@ class Listener:
         async with self._lock:
             self._wakes.pop(name, None)
             if self._conn is not None and not self._conn.is_closed():
-                await self._conn.remove_listener(name, self._heard)
+                # A connection lost meanwhile listens to nothing any more anyway.
+                with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                    await self._conn.remove_listener(name, self._heard)
 
     async def close(self) -> None:
         self._closed = True

@@ -46,7 +46,7 @@ class SQLiteStore(Store):
             lock_path=f"{path}-writer-lock",
         )
         self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
-        self._watches = wakeups.Watches(self._connect)
+        self._watches = wakeups.Watches(path, self._connect)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> SQLiteStore:

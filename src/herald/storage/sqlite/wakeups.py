@@ -1,12 +1,16 @@
-"""Wake-ups for the SQLite store: in this process at once, from other processes by polling.
+"""Wake-ups for the SQLite store: in this process at once, from other processes through
+the file.
 
 A post or a release in this process wakes its watchers as soon as it commits.
-Other processes writing the same file (`--workers`, or two servers) are seen
-by a poll that runs only while something is watched: every few milliseconds
-it asks `PRAGMA data_version`, which changes when another connection commits
-and costs a read of shared memory; only then does it look for the queues that
-got messages (by message id, which only grows) or had claims released (the
-`releases` table) since the last look.
+Other processes writing the same file (`--workers`, or two servers) are heard
+through it, only while something is watched: every commit appends to the
+write-ahead log, and inotify tells of that write with no cost while nothing is
+written. Then `PRAGMA data_version` (a read of shared memory) says whether
+another connection committed, and only then does one query find the queues
+that got messages (by message id, which only grows) or had claims released
+(the `releases` table) since the last look. Checks come at most every
+`MIN_CHECK_INTERVAL`, so a busy file costs a bounded few hundred checks a
+second. Where inotify is missing, the same check runs every `POLL_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -16,18 +20,26 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from herald.storage.base import Wake
 from herald.storage.sqlite import queues
+
+try:
+    import inotify_simple  # type: ignore[import-untyped]
+except ImportError:  # not Linux
+    inotify_simple = None
+
+HAVE_INOTIFY = inotify_simple is not None
 
 log = logging.getLogger("herald")
 
 Key = tuple[str, str]
 
-# Measured in docs/performance.md: the cost of a data_version poll is a few
-# microseconds, and this interval keeps a wake-up across processes within 10 ms.
+# Both are measured in docs/performance.md (the long polls section).
+MIN_CHECK_INTERVAL = 0.002
 POLL_INTERVAL = 0.004
-# How long a release is kept for pollers of other processes to see.
+# How long a release is kept for the watchers of other processes to see.
 RELEASE_MEMORY = 60.0
 
 _CHANGED = """
@@ -60,70 +72,111 @@ def next_available(conn: sqlite3.Connection, project: str, queue: str, now: floa
 
 
 def forget_releases(conn: sqlite3.Connection, now: float) -> int:
-    """Drop releases old enough that every poller has seen them; how many."""
+    """Drop releases old enough that every watcher has seen them; how many."""
     return conn.execute("DELETE FROM releases WHERE at < ?", (now - RELEASE_MEMORY,)).rowcount
 
 
-class Watches:
-    """The watched queues of one store, and the poll that sees other processes' writes."""
+class _Commits:
+    """What other connections committed to the file since the last look."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self._posts, self._releases = conn.execute(_LAST_IDS).fetchone()
+
+    def changed_queues(self) -> list[Key]:
+        # The loop's own thread runs these reads: each is microseconds long, and WAL
+        # readers never wait for the writer.
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._version:
+            return []
+        self._version = version
+        self.conn.execute("BEGIN")
+        try:
+            changed = self.conn.execute(_CHANGED, (self._posts, self._releases)).fetchall()
+            self._posts, self._releases = self.conn.execute(_LAST_IDS).fetchone()
+        finally:
+            self.conn.execute("COMMIT")
+        return [(project, queue) for project, queue in changed]
+
+
+class Watches:
+    """The watched queues of one store, and what hears the other processes' commits."""
+
+    def __init__(self, path: str, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._wal = f"{path}-wal"
         self._connect = connect
         self._wakes: dict[Key, Wake] = {}
-        self._poll: asyncio.Task[None] | None = None
+        self._hearing: asyncio.Task[None] | None = None
 
     def signal(self, project: str, queue: str) -> None:
-        """A change of this process committed: wake the queue's watcher, if any."""
+        """A change committed: wake the queue's watcher, if any."""
         wake = self._wakes.get((project, queue))
         if wake is not None:
             wake()
 
     def add(self, project: str, queue: str, wake: Wake) -> None:
         self._wakes[(project, queue)] = wake
-        if self._poll is None or self._poll.done():
-            # Where the poll starts is read now, so that it sees every commit from now on.
+        if self._hearing is None or self._hearing.done():
+            # Where the looking starts is read now, so that every later commit is seen.
             conn = self._connect()
             try:
-                version = conn.execute("PRAGMA data_version").fetchone()[0]
-                posts, releases = conn.execute(_LAST_IDS).fetchone()
+                commits = _Commits(conn)
             except BaseException:
                 conn.close()
                 raise
-            self._poll = asyncio.create_task(self._polling(conn, version, posts, releases))
+            self._hearing = asyncio.create_task(self._hear(commits))
 
     def remove(self, project: str, queue: str) -> None:
         self._wakes.pop((project, queue), None)
 
     async def close(self) -> None:
         self._wakes.clear()
-        if self._poll is not None:
-            self._poll.cancel()
+        if self._hearing is not None:
+            self._hearing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._poll
-            self._poll = None
+                await self._hearing
+            self._hearing = None
 
-    async def _polling(
-        self, conn: sqlite3.Connection, version: int, posts: int, releases: int
-    ) -> None:
-        # The loop's own thread runs these reads: each is microseconds long, and WAL
-        # readers never wait for the writer.
+    async def _hear(self, commits: _Commits) -> None:
         try:
-            while self._wakes:
-                await asyncio.sleep(POLL_INTERVAL)
-                seen = conn.execute("PRAGMA data_version").fetchone()[0]
-                if seen == version:
-                    continue
-                version = seen
-                conn.execute("BEGIN")
-                try:
-                    changed = conn.execute(_CHANGED, (posts, releases)).fetchall()
-                    posts, releases = conn.execute(_LAST_IDS).fetchone()
-                finally:
-                    conn.execute("COMMIT")
-                for project, queue in changed:
-                    self.signal(project, queue)
-        except sqlite3.Error as exc:
+            if not HAVE_INOTIFY:
+                await self._poll(commits)
+            else:
+                await self._listen(commits)
+        except (sqlite3.Error, OSError) as exc:
             # Waiters still read again at due times and when their waits end.
-            log.warning("watching the SQLite file for other processes' posts failed: %s", exc)
+            log.warning("hearing other processes' posts to the SQLite file failed: %s", exc)
         finally:
-            conn.close()
+            commits.conn.close()
+
+    async def _poll(self, commits: _Commits) -> None:
+        while self._wakes:
+            await asyncio.sleep(POLL_INTERVAL)
+            self._wake_all(commits.changed_queues())
+
+    async def _listen(self, commits: _Commits) -> None:
+        loop = asyncio.get_running_loop()
+        written = asyncio.Event()
+        with inotify_simple.INotify(nonblocking=True) as inotify:
+            inotify.add_watch(self._wal, inotify_simple.flags.MODIFY)
+            loop.add_reader(inotify.fileno(), _drain, inotify, written)
+            try:
+                while self._wakes:
+                    with contextlib.suppress(TimeoutError):
+                        # Now and then anyway, so that the loop sees the last watch go.
+                        await asyncio.wait_for(written.wait(), 1.0)
+                    written.clear()
+                    self._wake_all(commits.changed_queues())
+                    await asyncio.sleep(MIN_CHECK_INTERVAL)
+            finally:
+                loop.remove_reader(inotify.fileno())
+
+    def _wake_all(self, changed: list[Key]) -> None:
+        for project, queue in changed:
+            self.signal(project, queue)
+
+
+def _drain(inotify: Any, written: asyncio.Event) -> None:
+    inotify.read(timeout=0)
+    written.set()

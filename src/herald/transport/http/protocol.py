@@ -9,7 +9,8 @@ Closing a socket that still receives makes the kernel answer with a reset,
 which clients report as an error instead of retrying on a new connection. So
 a connection Herald ends sends FIN first and discards what still arrives
 until the client closes too (or `LINGER_SECONDS` pass); and a client that
-half-closes after its request still gets the answer.
+half-closes after its request still gets the answer, unless that request is a
+long poll: there an end of input means the client left, and the wait ends.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from herald.config import Settings, WebSocketSettings
 from herald.transport.http.joining import JoiningTransport
+from herald.transport.http.request import LONG_POLL
 
 log = logging.getLogger("herald")
 
@@ -194,6 +196,11 @@ class HeraldHttpProtocol(HttpToolsProtocol):
     def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True
         if self._lingering or self.cycle is None or self.cycle.response_complete:
             return None  # nothing left to answer: let the transport close
+        if self.cycle.scope.get(LONG_POLL) and not self.cycle.response_started:
+            # A client that stops sending during a long poll has almost always closed
+            # its socket, and a waiter is only worth keeping for a reader: closing
+            # delivers http.disconnect, which ends the wait at once.
+            return None
         # The request is in hand: keep the write side open to send its answer.
         self._client_done = True
         return True
