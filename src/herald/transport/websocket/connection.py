@@ -62,7 +62,8 @@ class Connection:
         self._credentials: dict[str, str] = {}
         self._expiry: asyncio.TimerHandle | None = None
         self._subscriptions: dict[str, tuple[PushSubscription, Caller, asyncio.Task[None]]] = {}
-        self._outbox: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+        # Made by the first push: most sockets never need one.
+        self._outbox: asyncio.Queue[tuple[int, dict[str, Any]]] | None = None
         self._backlog = 0
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -267,17 +268,18 @@ class Connection:
             log.info("closing a WebSocket whose reader fell %d bytes behind", self._backlog)
             self._spawn(self._overflow(encoding))
             return False
+        if self._outbox is None:
+            self._outbox = asyncio.Queue()
+            self._writer = asyncio.create_task(self._drain(self._outbox))
         for message in found:
             frame = encode_document(notification(queue, message), encoding)
             self._backlog += len(frame)
             self._outbox.put_nowait((len(frame), send_event(frame, encoding)))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain())
         return True
 
-    async def _drain(self) -> None:
+    async def _drain(self, outbox: asyncio.Queue[tuple[int, dict[str, Any]]]) -> None:
         while True:
-            size, event = await self._outbox.get()
+            size, event = await outbox.get()
             try:
                 await self._send(event)
             except Exception:
