@@ -194,3 +194,16 @@ async def test_a_wait_of_max_wait_is_taken(service: Service) -> None:
     await until(lambda: service.waiters.waiting("waits", "q") == 1)
     await service.messages.post(OTHER, "q", post_body("in time"))
     assert bodies_of(await answer(task)) == ["in time"]
+
+
+async def test_a_queues_watch_outlives_its_last_waiter_until_closed(service: Service) -> None:
+    assert await service.claims.create(CALLER, "q", 1, b"", wait=0.1) is None
+    # Kept for the client's next poll, which then needs no new subscription.
+    assert service.waiters.watched() == 1
+    task = claiming(service)
+    await until(lambda: service.waiters.waiting("waits", "q") == 1)
+    assert service.waiters.watched() == 1
+    await service.messages.post(OTHER, "q", post_body("again"))
+    assert bodies_of(await answer(task)) == ["again"]
+    await service.waiters.close()
+    assert service.waiters.watched() == 0
