@@ -10,7 +10,7 @@ another connection committed, and only then does one query find the queues
 that got messages (by message id, which only grows) or had claims released
 (the `releases` table) since the last look. A commit becomes visible only
 after its last write to the log (and that write's fsync), so after a write the
-check repeats until it sees a commit, for up to `SETTLE` seconds. Checks come
+check repeats for `SETTLE` seconds. Checks come
 at most every `MIN_CHECK_INTERVAL`, so a busy file costs a bounded few hundred
 checks a second. Where inotify is missing, the same check runs every
 `POLL_INTERVAL`.
@@ -179,11 +179,9 @@ class Watches:
                         # A commit's last write to the log comes before the commit is
                         # visible (after its fsync): look again until it is.
                         looking_until = loop.time() + SETTLE
-                    changed = commits.changed_queues()
-                    if changed is not None:
-                        self._wake_all(changed)
-                        if not written.is_set():
-                            looking_until = 0.0
+                    # A commit seen meanwhile may be another one than the write's (the
+                    # file has many writers), so the looking goes on for its full time.
+                    self._wake_all(commits.changed_queues())
                     await asyncio.sleep(MIN_CHECK_INTERVAL)
             finally:
                 loop.remove_reader(inotify.fileno())
