@@ -288,6 +288,36 @@ def idle_cpu(server: Server, waiters: int, window: float) -> dict[str, float]:
     return asyncio.run(run())
 
 
+COLUMNS = [
+    "wake, same process p50 / p99 (post's own p50)",
+    "wake, across processes p50 / p99",
+    "RPC round trip p50 / p99",
+    "POST 1 per s, no waiters / 100 idle waiters",
+    "CPU, no long polls / 1,000 idle",
+]
+
+
+def table_row(found: dict[str, Any]) -> list[str]:
+    def wake(name: str) -> str:
+        if name not in found:
+            return "-"
+        w, p = found[name]["wake"], found[name]["post_round_trip"]
+        return f"{w['p50_ms']} / {w['p99_ms']} ms ({p['p50_ms']} ms)"
+
+    rpc = found.get("rpc")
+    none, some = found.get("post1_per_s_0_waiters"), found.get("post1_per_s_100_waiters")
+    idle0, idle = found.get("idle_cpu_0"), found.get("idle_cpu_1000")
+    return [
+        wake("wake_same_process"),
+        wake("wake_across_processes"),
+        f"{rpc['p50_ms']} / {rpc['p99_ms']} ms" if rpc else "-",
+        f"{none} / {some}" if none and some else "-",
+        f"{idle0['cpu_share_of_core']:.1%} / {idle['cpu_share_of_core']:.1%}"
+        if idle0 and idle
+        else "-",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,redis,postgres")
@@ -319,15 +349,15 @@ def main() -> None:
                 for waiters in (0, 100, 0, 100):
                     say(f"{backend}: POST 1 with {waiters} idle waiters")
                     run = post1_with_waiters(one, waiters, args.duration)
-                    found.setdefault(f"post1_rps_{waiters}_waiters", []).append(round(run["posted"] / run["duration_s"]))
+                    rate = round(run["posted"] / run["duration_s"])
+                    found.setdefault(f"post1_per_s_{waiters}_waiters", []).append(rate)
             if "idle" in parts:
                 for waiters in (0, 1000):
                     say(f"{backend}: CPU with {waiters} idle long polls")
                     found[f"idle_cpu_{waiters}"] = idle_cpu(two, waiters, args.window)
         say(json.dumps(found))
-        for name, value in found.items():
-            rows.append([backend, name, json.dumps(value)])
-    markdown = markdown_table(["backend", "measure", "result"], rows)
+        rows.append([backend, *table_row(found)])
+    markdown = markdown_table(["backend", *COLUMNS], rows)
     paths = write_results(f"long_polls-{timestamp()}", results, markdown)
     print(markdown)
     say(f"written: {', '.join(map(str, paths))}")

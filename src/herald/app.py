@@ -60,6 +60,7 @@ class Herald:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.service.waiters.close()
         await self.identify.stop()
         await self.store.close()
 

@@ -1,6 +1,6 @@
 """`wait` on listings and claims over HTTP: its bounds, its answers, and no change without it.
 
-Wake-ups across processes and on every backend are in tests/test_long_polling.py.
+Wake-ups across processes and on every backend are in tests/test_long_polls_across_processes.py.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -237,6 +238,30 @@ def test_listing_waits_for_a_message_posted_over_http(url: str) -> None:
             assert api.post("/v2/queues/q/messages", json={"messages": [{"body": 1}]}).is_success
         reply = ws.reply_to("message_list")
         assert [m["body"] for m in reply["body"]["messages"]] == [1]
+
+
+def test_a_frame_sent_during_a_long_poll_is_answered_after_it(url: str) -> None:
+    name = project()
+    with Frames(url, name) as ws:
+        ws.send("message_list", {"queue_name": "q", "wait": 20})
+        ws.send("ping_node")
+        with client(url, name) as api:
+            assert api.post("/v2/queues/q/messages", json={"messages": [{"body": 1}]}).is_success
+        assert [m["body"] for m in ws.reply_to("message_list")["body"]["messages"]] == [1]
+        assert status_of(ws.reply_to("ping_node")) == 204
+
+
+def test_a_socket_that_leaves_during_a_waiting_claim_claims_nothing(url: str) -> None:
+    name = project()
+    with Frames(url, name) as ws:
+        ws.send("claim_create", {"queue_name": "q", "wait": 20})
+    # Let the server see the close before the message comes.
+    time.sleep(0.5)
+    with client(url, name) as api:
+        assert api.post("/v2/queues/q/messages", json={"messages": [{"body": "kept"}]}).is_success
+        claimed = api.post("/v2/queues/q/claims", json={"ttl": 60, "grace": 60})
+        assert claimed.status_code == 201
+        assert [m["body"] for m in claimed.json()["messages"]] == ["kept"]
 
 
 # Push

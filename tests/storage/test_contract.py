@@ -768,6 +768,22 @@ async def test_a_watch_hears_posts_and_releases_of_another_store(
         await watching.unwatch(P, "q")
 
 
+async def test_a_watch_hears_messages_moved_into_its_queue(peers: tuple[Store, Store]) -> None:
+    watching, writing = peers
+    needs_wakeups(watching)
+    await post(writing, "q", "poison")
+    made = await writing.create_claim(P, "q", claim(limit=1), T0)
+    assert made is not None
+    ear = Ear()
+    await watching.watch(P, "dead", ear)
+    try:
+        ids = [m.id for m in made.messages]
+        assert await writing.move_messages(P, "q", made.id, ids, "dead", None, T0) == 1
+        await ear.next()
+    finally:
+        await watching.unwatch(P, "dead")
+
+
 async def test_watches_of_many_queues_each_hear_their_own(peers: tuple[Store, Store]) -> None:
     watching, writing = peers
     needs_wakeups(watching)

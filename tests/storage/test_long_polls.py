@@ -194,3 +194,24 @@ async def test_a_wait_of_max_wait_is_taken(service: Service) -> None:
     await until(lambda: service.waiters.waiting("waits", "q") == 1)
     await service.messages.post(OTHER, "q", post_body("in time"))
     assert bodies_of(await answer(task)) == ["in time"]
+
+
+async def test_a_queues_watch_outlives_its_last_waiter_until_closed(service: Service) -> None:
+    assert await service.claims.create(CALLER, "q", 1, b"", wait=0.1) is None
+    # Kept for the client's next poll, which then needs no new subscription.
+    assert service.waiters.watched() == 1
+    task = claiming(service)
+    await until(lambda: service.waiters.waiting("waits", "q") == 1)
+    assert service.waiters.watched() == 1
+    await service.messages.post(OTHER, "q", post_body("again"))
+    assert bodies_of(await answer(task)) == ["again"]
+    await service.waiters.close()
+    assert service.waiters.watched() == 0
+
+
+async def test_many_waiters_on_many_queues_wait_without_failing(service: Service) -> None:
+    # Each queue's watch starts at once: they must share the store's one subscriber
+    # connection rather than each take one (Redis's pool holds 100, and every first
+    # claim on a queue takes one of them too).
+    waits = [service.claims.create(CALLER, f"q{n}", 1, b"", wait=0.5) for n in range(80)]
+    assert await asyncio.gather(*waits) == [None] * 80

@@ -47,9 +47,8 @@ class Claims:
         document = decode_document(body, ClaimBody) if body.strip() else ClaimBody()
         ttl, grace = claim_times(self._limits, document)
         wait = check_wait(self._limits, wait)
-        claim = await self._claim(caller, queue, limit, ttl, grace)
-        if claim is not None or not wait:
-            return claim
+        if not wait:
+            return await self._claim(caller, queue, limit, ttl, grace)
 
         async def attempt() -> ClaimView | None:
             return await self._claim(caller, queue, limit, ttl, grace)

@@ -119,9 +119,8 @@ class Messages:
             include_claimed=include_claimed,
             include_delayed=include_delayed,
         )
-        page = await self._page(caller, queue, query)
-        if page or not wait:
-            return page
+        if not wait:
+            return await self._page(caller, queue, query)
 
         async def attempt() -> list[MessageView] | None:
             return await self._page(caller, queue, query) or None

@@ -33,6 +33,9 @@ Key = tuple[str, str]
 
 # Past a due time by this much, so that the store's clock has certainly reached it.
 _DUE_SLACK = 0.001
+# How long a queue's watch outlives its last waiter: a client polling again at once
+# (the usual loop) then finds it in place instead of subscribing anew each time.
+LINGER = 5.0
 
 
 class Abandoned(Exception):
@@ -71,14 +74,24 @@ class _Waiter:
 class _Line:
     """The waiters of one queue, and the watch that wakes them."""
 
-    __slots__ = ("claimers", "readers", "watched")
+    __slots__ = ("claimers", "heard", "readers", "retiring", "watched")
 
     def __init__(self) -> None:
         self.claimers: deque[_Waiter] = deque()
         self.readers: set[_Waiter] = set()
         self.watched: asyncio.Task[bool] | None = None
+        self.retiring: asyncio.TimerHandle | None = None
+        self.heard = 0
+
+    def watching(self) -> bool:
+        """Whether the store watches the queue for this line now."""
+        watched = self.watched
+        return (
+            watched is not None and watched.done() and not watched.cancelled() and watched.result()
+        )
 
     def wake(self) -> None:
+        self.heard += 1
         if self.claimers:
             self.claimers[0].woken.set()
         for reader in self.readers:
@@ -98,6 +111,10 @@ class Waiters:
         # An unwatch still under way, which the next watch of that queue waits for.
         self._leaving: dict[Key, asyncio.Task[None]] = {}
 
+    def watched(self) -> int:
+        """How many queues have a line (with waiters, or lingering after them)."""
+        return len(self._lines)
+
     def waiting(self, project: str, queue: str) -> int:
         """How many requests wait on the queue now."""
         line = self._lines.get((project, queue))
@@ -112,18 +129,29 @@ class Waiters:
         *,
         claims: bool,
     ) -> T | None:
-        """`attempt()` whenever messages may have become available, until it gives
-        something (which is returned) or `seconds` pass (None).
+        """`attempt()` now and, while it gives nothing, again whenever messages may
+        have become available, until it gives something (which is returned) or
+        `seconds` pass (None).
 
         `claims` says the attempts compete for messages, and are served in turn."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         key = (project, queue)
+        before = self._lines.get(key)
+        # A watch already in place covers the first read: if it hears nothing from
+        # before that read until the waiter has joined, there is no need to read again.
+        heard = before.heard if before is not None and before.watching() else None
+        found = await attempt()
+        if found is not None:
+            return found
         line = self._lines.get(key)
         if line is None:
             line = self._lines[key] = _Line()
             if WAKEUPS in self._store.capabilities:
                 line.watched = asyncio.ensure_future(self._watch(key, line))
+        elif line.retiring is not None:
+            line.retiring.cancel()
+            line.retiring = None
         waiter = _Waiter()
         if claims:
             line.claimers.append(waiter)
@@ -133,18 +161,25 @@ class Waiters:
             if line.watched is not None:
                 # Watching before reading: a post between the read and the watch is not missed.
                 await asyncio.shield(line.watched)
+            read = not (line is before and line.heard == heard)
             while True:
-                waiter.woken.clear()
-                found = await attempt()
-                if found is not None:
-                    return found
+                if read:
+                    waiter.woken.clear()
+                    found = await attempt()
+                    if found is not None:
+                        return found
+                read = True
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None
                 if not claims or line.claimers[0] is waiter:
                     remaining = min(remaining, await self._until_due(project, queue))
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(waiter.woken.wait(), remaining)
+                except TimeoutError:
+                    # The wait is over: nothing was heard, so nothing is read again.
+                    if loop.time() >= deadline:
+                        return None
         finally:
             self._leave(key, line, waiter)
 
@@ -162,10 +197,28 @@ class Waiters:
             # The next claimer now heads the line: it reads, and learns any due time.
             if first and line.claimers:
                 line.claimers[0].woken.set()
-        if line.empty() and self._lines.get(key) is line:
-            del self._lines[key]
-            if line.watched is not None:
-                self._leaving[key] = asyncio.ensure_future(self._unwatch(key, line.watched))
+        if line.empty():
+            loop = asyncio.get_running_loop()
+            line.retiring = loop.call_later(LINGER, self._retire, key, line)
+
+    def _retire(self, key: Key, line: _Line) -> None:
+        line.retiring = None
+        if not line.empty() or self._lines.get(key) is not line:
+            return
+        del self._lines[key]
+        if line.watched is not None:
+            self._leaving[key] = asyncio.ensure_future(self._unwatch(key, line.watched))
+
+    async def close(self) -> None:
+        """Stop every watch now (the store is about to close)."""
+        for key, line in list(self._lines.items()):
+            if line.retiring is not None:
+                line.retiring.cancel()
+            if line.empty():
+                self._retire(key, line)
+        leaving = list(self._leaving.values())
+        if leaving:
+            await asyncio.gather(*leaving, return_exceptions=True)
 
     async def _watch(self, key: Key, line: _Line) -> bool:
         leaving = self._leaving.get(key)

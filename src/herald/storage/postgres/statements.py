@@ -225,6 +225,7 @@ class Statements:
             )
             SELECT pg_notify($4, '') FROM c
             """
+        self.notify = "SELECT pg_notify($1, '')"
         # $3 now: the next due time of a delayed message or end of a live claim.
         self.next_available = f"""
             SELECT least(

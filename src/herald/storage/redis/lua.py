@@ -48,6 +48,7 @@ NAMES = (
     "update_metadata",
     "expire_messages",
     "expire_claims",
+    "next_available",
 )
 
 

@@ -372,16 +372,10 @@ class RedisStore(Store):
         await self._server.run("release", self.keys.queue_base(project, queue), now, [claim_id])
 
     async def next_available(self, project: str, queue: str, now: float) -> float | None:
-        base = self.keys.queue_base(project, queue)
-        after = f"({time_text(now)}"
-        with self._server.guard():
-            async with self._server.client.pipeline(transaction=False) as pipe:
-                # Scores are due times: a delayed message's, or its claim's end.
-                for part in ("delayed", "claimed"):
-                    pipe.zrangebyscore(f"{base}:{part}", after, "+inf", 0, 1, withscores=True)
-                replies = await pipe.execute()
-        due = [score for reply in replies for _, score in reply]
-        return min(due) if due else None
+        # A script, not a pipeline of its own: it joins the loop turn's one round trip
+        # and takes no connection from the pool, however many waiters ask at once.
+        due = await self._server.run("next_available", self.keys.queue_base(project, queue), now)
+        return None if due is None else float(due)
 
     # Wake-ups
 

@@ -30,25 +30,30 @@ class Subscriptions:
         self._reader: asyncio.Task[None] | None = None
         self._wakes: dict[str, Wake] = {}
         self._confirming: dict[str, asyncio.Future[None]] = {}
+        # One command at a time on the subscriber connection: calls racing to open it
+        # would each take a connection of the pool.
+        self._lock = asyncio.Lock()
 
     async def add(self, client: aioredis.Redis, channel: str, wake: Wake) -> None:
         """Listen on `channel`; returns once Redis has confirmed it."""
-        if self._pubsub is None:
-            self._pubsub = client.pubsub()
-        confirmed = asyncio.get_running_loop().create_future()
-        self._confirming[channel] = confirmed
-        self._wakes[channel] = wake
-        await self._pubsub.subscribe(channel)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(self._pubsub))
+        async with self._lock:
+            if self._pubsub is None:
+                self._pubsub = client.pubsub()
+            confirmed = asyncio.get_running_loop().create_future()
+            self._confirming[channel] = confirmed
+            self._wakes[channel] = wake
+            await self._pubsub.subscribe(channel)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read(self._pubsub))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(confirmed), _CONFIRM_TIMEOUT)
 
     async def remove(self, channel: str) -> None:
-        self._wakes.pop(channel, None)
-        self._confirming.pop(channel, None)
-        if self._pubsub is not None:
-            await self._pubsub.unsubscribe(channel)
+        async with self._lock:
+            self._wakes.pop(channel, None)
+            self._confirming.pop(channel, None)
+            if self._pubsub is not None:
+                await self._pubsub.unsubscribe(channel)
 
     async def close(self) -> None:
         self._wakes.clear()

@@ -8,9 +8,12 @@ write-ahead log, and inotify tells of that write with no cost while nothing is
 written. Then `PRAGMA data_version` (a read of shared memory) says whether
 another connection committed, and only then does one query find the queues
 that got messages (by message id, which only grows) or had claims released
-(the `releases` table) since the last look. Checks come at most every
-`MIN_CHECK_INTERVAL`, so a busy file costs a bounded few hundred checks a
-second. Where inotify is missing, the same check runs every `POLL_INTERVAL`.
+(the `releases` table) since the last look. A commit becomes visible only
+after its last write to the log (and that write's fsync), so after a write the
+check repeats for `SETTLE` seconds. Checks come
+at most every `MIN_CHECK_INTERVAL`, so a busy file costs a bounded few hundred
+checks a second. Where inotify is missing, the same check runs every
+`POLL_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ Key = tuple[str, str]
 # Both are measured in docs/performance.md (the long polls section).
 MIN_CHECK_INTERVAL = 0.002
 POLL_INTERVAL = 0.004
+# After a write to the log, how long to keep looking for the commit it belongs to.
+SETTLE = 0.25
 # How long a release is kept for the watchers of other processes to see.
 RELEASE_MEMORY = 60.0
 
@@ -84,12 +89,13 @@ class _Commits:
         self._version = conn.execute("PRAGMA data_version").fetchone()[0]
         self._posts, self._releases = conn.execute(_LAST_IDS).fetchone()
 
-    def changed_queues(self) -> list[Key]:
+    def changed_queues(self) -> list[Key] | None:
+        """The queues with new messages or releases; None when nothing was committed."""
         # The loop's own thread runs these reads: each is microseconds long, and WAL
         # readers never wait for the writer.
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._version:
-            return []
+            return None
         self._version = version
         self.conn.execute("BEGIN")
         try:
@@ -158,22 +164,30 @@ class Watches:
     async def _listen(self, commits: _Commits) -> None:
         loop = asyncio.get_running_loop()
         written = asyncio.Event()
+        looking_until = 0.0
         with inotify_simple.INotify(nonblocking=True) as inotify:
             inotify.add_watch(self._wal, inotify_simple.flags.MODIFY)
             loop.add_reader(inotify.fileno(), _drain, inotify, written)
             try:
                 while self._wakes:
-                    with contextlib.suppress(TimeoutError):
-                        # Now and then anyway, so that the loop sees the last watch go.
-                        await asyncio.wait_for(written.wait(), 1.0)
-                    written.clear()
+                    if not written.is_set() and loop.time() >= looking_until:
+                        with contextlib.suppress(TimeoutError):
+                            # Now and then anyway, so that the loop sees the last watch go.
+                            await asyncio.wait_for(written.wait(), 1.0)
+                    if written.is_set():
+                        written.clear()
+                        # A commit's last write to the log comes before the commit is
+                        # visible (after its fsync): look again until it is.
+                        looking_until = loop.time() + SETTLE
+                    # A commit seen meanwhile may be another one than the write's (the
+                    # file has many writers), so the looking goes on for its full time.
                     self._wake_all(commits.changed_queues())
                     await asyncio.sleep(MIN_CHECK_INTERVAL)
             finally:
                 loop.remove_reader(inotify.fileno())
 
-    def _wake_all(self, changed: list[Key]) -> None:
-        for project, queue in changed:
+    def _wake_all(self, changed: list[Key] | None) -> None:
+        for project, queue in changed or ():
             self.signal(project, queue)
 
 

@@ -8,15 +8,15 @@ would grant the same request over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
 from herald import errors
 from herald.identity import Caller
 from herald.model import MessageView
-from herald.service import Service
+from herald.service import Service, unless_gone
 from herald.transport.websocket.frames import Encoding, as_json
 from herald.transport.websocket.shapes import (
     ClaimCreated,
@@ -27,6 +27,8 @@ from herald.transport.websocket.shapes import (
     messages_out,
     stats_out,
 )
+
+T = TypeVar("T")
 
 
 class Answer(NamedTuple):
@@ -53,12 +55,18 @@ class Subscriptions(Protocol):
 
 
 class Call(NamedTuple):
-    """What an action runs with: the service, who asks, the frame's encoding, the connection."""
+    """What an action runs with: the service, who asks, the frame's encoding, the connection,
+    and what returns once the client has gone (a long poll ends with it)."""
 
     service: Service
     caller: Caller
     encoding: Encoding
     subscriptions: Subscriptions
+    gone: Callable[[], Awaitable[None]]
+
+    async def waiting(self, operation: Coroutine[Any, Any, T], wait: float) -> T:
+        """The operation's result; one that waits is abandoned if the client leaves first."""
+        return await (unless_gone(operation, self.gone()) if wait else operation)
 
     def json(self, raw: msgspec.Raw) -> bytes:
         return as_json(raw, self.encoding)
@@ -271,7 +279,7 @@ async def queue_purge(call: Call, body: QueuePurge) -> Answer:
 
 @action("message_list", "GET", "/v2/queues/{queue_name}/messages", MessageListing)
 async def message_list(call: Call, body: MessageListing) -> Answer:
-    messages = await call.service.messages.listing(
+    listing = call.service.messages.listing(
         call.caller,
         body.queue_name,
         marker=body.marker,
@@ -281,6 +289,7 @@ async def message_list(call: Call, body: MessageListing) -> Answer:
         include_delayed=body.include_delayed,
         wait=body.wait,
     )
+    messages = await call.waiting(listing, body.wait)
     return Answer(200, MessageList(messages_out(messages)))
 
 
@@ -337,9 +346,10 @@ def _claim_document(call: Call, body: ClaimCreate | ClaimUpdate) -> bytes:
 
 @action("claim_create", "POST", "/v2/queues/{queue_name}/claims", ClaimCreate)
 async def claim_create(call: Call, body: ClaimCreate) -> Answer:
-    claim = await call.service.claims.create(
+    creating = call.service.claims.create(
         call.caller, body.queue_name, body.limit, _claim_document(call, body), wait=body.wait
     )
+    claim = await call.waiting(creating, body.wait)
     if claim is None:
         return Answer(204, ClaimCreated(None, []))
     return Answer(201, ClaimCreated(claim.id, messages_out(claim.messages)))

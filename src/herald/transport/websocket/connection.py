@@ -18,7 +18,7 @@ from typing import Any
 from herald import errors
 from herald.app import Herald
 from herald.identity import Caller, Presented
-from herald.service import check_queue_name
+from herald.service import Abandoned, check_queue_name
 from herald.service.push import PushSubscription
 from herald.transport.codes import public_form
 from herald.transport.websocket.actions import ACTIONS, Answer, Call
@@ -67,6 +67,8 @@ class Connection:
         self._backlog = 0
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        # An event read while a long poll waited, answered after it.
+        self._stashed: dict[str, Any] | None = None
 
     async def serve(self) -> None:
         event = await self._receive()
@@ -94,8 +96,12 @@ class Connection:
     async def _next_event(self) -> dict[str, Any] | None:
         """The next event from the client; None when it sent nothing for `idle_timeout`
         seconds while no subscription keeps it waiting for pushes."""
+        event: dict[str, Any] | None = self._stashed
+        if event is not None:
+            self._stashed = None
+            return event
         if self._subscriptions:
-            event: dict[str, Any] = await self._receive()
+            event = await self._receive()
             return event
         try:
             async with asyncio.timeout(self.settings.idle_timeout):
@@ -133,6 +139,8 @@ class Connection:
             answer = await self._run(request, encoding)
         except errors.HeraldError as exc:
             answer = error_answer(exc)
+        except Abandoned:
+            raise Closed from None
         except Exception:
             log.exception("unexpected error answering a WebSocket frame")
             answer = error_answer(
@@ -158,7 +166,17 @@ class Connection:
         caller = await identify(presented)
         if entry.queue:
             check_queue_name(body.queue_name)  # type: ignore[attr-defined]
-        return await entry.run(Call(self.service, caller, encoding, self), body)
+        return await entry.run(Call(self.service, caller, encoding, self, self._gone), body)
+
+    async def _gone(self) -> None:
+        """Return once the client has gone: what a long poll waits for beside its messages.
+
+        A frame that comes meanwhile is kept to be answered next, and nothing more is
+        read until then, so a client cannot pile up frames behind a waiting one."""
+        event = await self._receive()
+        self._stashed = event
+        if event["type"] != "websocket.disconnect":
+            await asyncio.Event().wait()
 
     def _presented(self, request: Request, method: str, path: str) -> Presented:
         headers = lower_headers(request)
