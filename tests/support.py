@@ -23,6 +23,7 @@ import uvicorn
 from herald.config import Settings, load_settings
 from herald.transport.http.app import create_app
 from herald.transport.http.protocol import HeraldHttpProtocol
+from herald.transport.websocket.protocol import HeraldWebSocketProtocol
 
 
 class FakeClock:
@@ -87,6 +88,7 @@ def serving_app(
         lifespan="on",
         access_log=False,
         http=protocol,
+        ws=HeraldWebSocketProtocol,
         loop=loop,
     )
     server = uvicorn.Server(config)

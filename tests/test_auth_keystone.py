@@ -158,7 +158,8 @@ class SlowKeystone:
     def __call__(self, token: str) -> tuple[Validated, float]:
         self.calls.append(token)
         self.release.wait(10)
-        return Validated("p1", "u1", frozenset({"member"})), time.time() + 3600
+        expires = time.time() + 3600
+        return Validated("p1", "u1", frozenset({"member"}), expires), expires
 
 
 async def started(keystone: SlowKeystone, **options: int) -> KeystoneAuth:

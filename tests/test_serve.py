@@ -175,6 +175,9 @@ def test_impossible_flags_stop_start_up_with_one_line(
         ("max_messages_per_page = 0", "max_messages_per_page must be at least 1"),
         ("max_messages_post_size = -5", "max_messages_post_size must be at least 1"),
         ("default_message_delay = -1", "default_message_delay (-1)"),
+        ("max_wait = -1", "max_wait must be from 0 to 300, not -1"),
+        ("max_wait = 301", "max_wait must be from 0 to 300, not 301"),
+        ("max_wait = 'long'", "Expected `int`"),
     ],
 )
 def test_impossible_limits_stop_start_up_with_one_line(
@@ -196,6 +199,8 @@ def test_limits_at_their_edges_are_accepted() -> None:
         "HERALD_MAX_MESSAGES_PER_PAGE": "1",
     }
     assert load_settings(None, environ).limits.max_message_ttl == 1
+    for edge in ("0", "300"):
+        assert load_settings(None, {"HERALD_MAX_WAIT": edge}).limits.max_wait == int(edge)
 
 
 def test_port_zero_announces_the_port_it_listens_on(tmp_path: Path) -> None:

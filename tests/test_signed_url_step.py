@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -78,6 +78,7 @@ def test_a_valid_url_makes_a_signed_url_caller_without_the_inner_step() -> None:
         project="demo",
         client_id="3381af922b9e11e3b19171861300734c",
         authenticated_by="signed_url",
+        expires=LATER.replace(tzinfo=UTC).timestamp(),
     )
     assert inner.called == []
 

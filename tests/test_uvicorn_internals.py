@@ -221,3 +221,44 @@ async def test_the_state_herald_reads_is_where_it_was(tmp_path: Path) -> None:
     source = inspect.getsource(RequestResponseCycle.__init__)
     for name in CYCLE_STATE:
         assert f"self.{name} =" in source, name
+
+
+# What HeraldWebSocketProtocol replaces after uvicorn's own __init__: the sans-I/O
+# connection and the keepalive timings. A uvicorn that stops reading them would
+# quietly lose the frame size limit and the ping.
+WEBSOCKET_STATE = ("conn", "ping_interval", "ping_timeout", "connections", "transport")
+
+
+async def test_the_websocket_state_herald_sets_is_where_it_was(tmp_path: Path) -> None:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.server import ServerProtocol
+
+    from herald.transport.websocket.protocol import HeraldWebSocketProtocol
+
+    assert issubclass(HeraldWebSocketProtocol, WebSocketsSansIOProtocol)
+    settings = make_settings(tmp_path, websocket_max_frame_size=2048, websocket_ping_interval=7)
+    config = uvicorn.Config(create_app(settings), ws=HeraldWebSocketProtocol)
+    config.load()
+    assert config.ws_protocol_class is HeraldWebSocketProtocol
+    protocol = HeraldWebSocketProtocol(
+        config=config, server_state=uvicorn.server.ServerState(), app_state={}
+    )
+    for name in WEBSOCKET_STATE:
+        assert hasattr(protocol, name), name
+    assert isinstance(protocol.conn, ServerProtocol)
+    assert protocol.conn.max_message_size == 2048
+    assert protocol.ping_interval == 7
+    # The keepalive reads the timings when it schedules, not when the protocol is made.
+    assert "self.ping_interval" in inspect.getsource(WebSocketsSansIOProtocol.start_keepalive)
+    assert "self.ping_timeout" in inspect.getsource(WebSocketsSansIOProtocol.send_keepalive_ping)
+
+
+def test_a_websocket_upgrade_goes_through_the_joining_transport(recorded: Recorded) -> None:
+    from ws_support import Frames
+
+    with Frames(recorded.url) as ws:
+        assert ws.ok("ping_node", status=204) == {}
+    transport = recorded.only_connection().transport
+    assert transport.writes[0].startswith(b"HTTP/1.1 101 ")
+    assert "set_protocol" in transport.asked
+    assert not transport.asked & UNJOINED_OUTPUT, transport.asked

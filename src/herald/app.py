@@ -85,6 +85,7 @@ class Herald:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.service.waiters.close()
         await self.identify.stop()
         await self.store.close()
         if self.metric_events is not None:

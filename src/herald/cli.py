@@ -25,6 +25,7 @@ from herald.storage.factory import open_store
 from herald.storage.kit import redacted
 from herald.tls import check_tls_files
 from herald.transport.http.protocol import HeraldHttpProtocol
+from herald.transport.websocket.protocol import HeraldWebSocketProtocol
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +133,7 @@ def serve(args: argparse.Namespace) -> int:
         "proxy_headers": False,
         "loop": "uvloop",
         "http": HeraldHttpProtocol,
+        "ws": HeraldWebSocketProtocol,
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
         "timeout_keep_alive": settings.keep_alive_timeout,

@@ -84,6 +84,32 @@ class ApiKeySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("apikey cache_seconds must be from 0 to 3600")
 
 
+class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """WebSocket connections: how large a frame may be, how liveness is checked, and how
+    much push may wait for a slow reader."""
+
+    # The largest frame: a post of the largest size, in its envelope, with room to spare.
+    max_frame_size: int = 1048576
+    # A ping this often; a peer that has not answered the last one in ping_timeout is gone.
+    # Pings are most of what idle sockets cost (benchmarks/websocket.py): one a minute
+    # keeps 10,000 of them near 1 % of a core, and NAT mappings alive.
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
+    # A socket that sends nothing for this long and waits for no push is closed.
+    idle_timeout: float = 600.0
+    # Bytes of push notifications a socket may leave unread before it is closed.
+    push_backlog: int = 1048576
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.max_frame_size <= 64 * 1048576:
+            raise ValueError("websocket max_frame_size must be from 1024 to 67108864 bytes")
+        for name in ("ping_interval", "ping_timeout", "idle_timeout"):
+            if not 0 < getattr(self, name) <= 86400:
+                raise ValueError(f"websocket {name} must be above 0 and at most 86400 seconds")
+        if not 1024 <= self.push_backlog <= 1 << 30:
+            raise ValueError("websocket push_backlog must be from 1024 to 1073741824 bytes")
+
+
 ENCRYPTION_KEY_BYTES = 32
 
 
@@ -260,6 +286,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     apikey: ApiKeySettings = msgspec.field(default_factory=ApiKeySettings)
     encryption: EncryptionSettings = msgspec.field(default_factory=EncryptionSettings)
     notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
+    websocket: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -326,6 +353,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "apikey": ApiKeySettings,
     "encryption": EncryptionSettings,
     "notifications": NotificationSettings,
+    "websocket": WebSocketSettings,
 }
 _TOP_LEVEL = set(Settings.__struct_fields__) - {"limits", *_TABLES}
 _LIMITS = set(Limits.__struct_fields__)

@@ -37,13 +37,17 @@ class Presented(msgspec.Struct, frozen=True):
 
 
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
-    """The project and client a request acts for, its roles, and how that was proven."""
+    """The project and client a request acts for, its roles, and how that was proven.
+
+    `expires` is when the proof runs out (seconds since the epoch), if it does: a
+    connection that stays authenticated ends then."""
 
     project: str
     client_id: str
     roles: frozenset[str] = frozenset()
     user_id: str = ""
     authenticated_by: Proof = "noauth"
+    expires: float | None = None
 
     @property
     def is_admin(self) -> bool:

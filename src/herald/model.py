@@ -9,6 +9,8 @@ import msgspec
 
 QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 PROJECT_ID_MAX_LEN = 256
+# A wait longer than this would outlast the idle timeouts of most proxies in front.
+MAX_WAIT_CEILING = 300
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -32,8 +34,12 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_claim_grace: int = 43200
     default_page_size: int = 10
     message_delete_with_claim_id: bool = False
+    # The longest a listing or a claim may wait for messages (`wait`), in seconds.
+    max_wait: int = 20
 
     def __post_init__(self) -> None:
+        if not 0 <= self.max_wait <= MAX_WAIT_CEILING:
+            raise ValueError(f"max_wait must be from 0 to {MAX_WAIT_CEILING}, not {self.max_wait}")
         # Limits that no request could meet would start a server that refuses everything.
         for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:

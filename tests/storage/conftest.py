@@ -14,6 +14,7 @@ import pytest
 
 import backends
 from herald.storage.base import Store
+from herald.storage.postgres import PostgresStore
 from herald.storage.sqlite import SQLiteStore
 
 DriverFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
@@ -41,6 +42,38 @@ async def postgres_store(tmp_path: Path) -> AsyncIterator[Store]:
         yield store
 
 
+@asynccontextmanager
+async def sqlite_peers(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
+    async with sqlite_store(tmp_path) as one, sqlite_store(tmp_path) as other:
+        yield one, other
+
+
+@asynccontextmanager
+async def redis_peers(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
+    async with backends.redis_stores(2) as (one, other):
+        yield one, other
+
+
+@asynccontextmanager
+async def postgres_peers(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
+    async with backends.postgres_store() as (one, uri):
+        other = PostgresStore.from_uri(uri + ("&" if "?" in uri else "?") + "min_size=1")
+        await other.open()
+        try:
+            yield one, other
+        finally:
+            await other.close()
+
+
+PeersFactory = Callable[[Path], AbstractAsyncContextManager[tuple[Store, Store]]]
+
+# Two stores on one backend, as two API processes or hosts sharing it would have.
+PEERS: dict[str, PeersFactory] = {
+    "sqlite": sqlite_peers,
+    "redis": redis_peers,
+    "postgres": postgres_peers,
+}
+
 DRIVERS: dict[str, DriverFactory] = {
     "sqlite": sqlite_store,
     "redis": redis_store,
@@ -51,4 +84,12 @@ DRIVERS: dict[str, DriverFactory] = {
 @pytest.fixture(params=sorted(DRIVERS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     async with DRIVERS[request.param](tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(params=sorted(PEERS))
+async def peers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Store, Store]]:
+    async with PEERS[request.param](tmp_path) as opened:
         yield opened

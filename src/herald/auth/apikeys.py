@@ -73,6 +73,7 @@ class ApiKeyAuth(IdentityStep):
             roles=frozenset(record.roles),
             user_id=record.id,
             authenticated_by="apikey",
+            expires=record.expires,
         )
 
     async def _record(self, key_id: str) -> ApiKeyRecord | None:

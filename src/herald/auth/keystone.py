@@ -49,11 +49,13 @@ _TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")
 
 
 class Validated(msgspec.Struct, frozen=True):
-    """What a valid token proves: its project (None if not scoped to one), user and roles."""
+    """What a valid token proves: its project (None if not scoped to one), user and roles,
+    until it expires."""
 
     project: str | None
     user_id: str
     roles: frozenset[str]
+    expires: float
 
 
 class Vouched(Presented, frozen=True, kw_only=True):
@@ -155,6 +157,7 @@ class KeystoneAuth(IdentityStep):
             roles=validated.roles,
             user_id=validated.user_id,
             authenticated_by="keystone",
+            expires=validated.expires,
         )
 
     async def validate(self, token: str | None) -> Validated:
@@ -241,7 +244,7 @@ class KeystoneAuth(IdentityStep):
         project = None if token.project is None else check_project(token.project.id)
         # Role names compare without regard to case, as oslo.policy's role checks do.
         roles = frozenset(role.name.lower() for role in token.roles)
-        return Validated(project, token.user.id, roles), expires
+        return Validated(project, token.user.id, roles, expires), expires
 
     def _invalid(self) -> HeraldError:
         return NotAuthenticated(

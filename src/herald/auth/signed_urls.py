@@ -178,6 +178,7 @@ class SignedUrls(IdentityStep):
             project=check_project(signed.project),
             client_id=self._client_ids.check(presented.headers.get("client-id")),
             authenticated_by="signed_url",
+            expires=utc_seconds(parse_expires(signed.expires)),
         )
 
     def _grant(self, presented: Presented) -> Grant:

@@ -2,7 +2,7 @@
 
 Each operation takes the `Caller` it acts for, reads the clock once and
 passes that `now` to storage. Transports reach every operation through
-`Service`: `service.queues`, `.messages`, `.claims`, `.sharing` and `.health`;
+`Service`: `service.queues`, `.messages`, `.claims`, `.sharing`, `.push` and `.health`;
 `.readiness` answers load balancers' probes, which act for nobody.
 """
 
@@ -24,12 +24,24 @@ from herald.service.health import Health
 from herald.service.messages import Messages
 from herald.service.names import check_queue_name
 from herald.service.outage import StoreWatch
+from herald.service.push import Push
 from herald.service.queues import Queues
 from herald.service.readiness import Readiness
 from herald.service.sharing import Sharing
+from herald.service.waiting import Abandoned, Waiters, unless_gone
 from herald.storage.base import Store
 
-__all__ = ["BodyCipher", "Events", "QueueDepth", "Service", "StoreWatch", "check_queue_name"]
+__all__ = [
+    "Abandoned",
+    "BodyCipher",
+    "Events",
+    "QueueDepth",
+    "Service",
+    "StoreWatch",
+    "Waiters",
+    "check_queue_name",
+    "unless_gone",
+]
 
 
 class QueueDepth(msgspec.Struct, frozen=True):
@@ -59,7 +71,16 @@ class Service:
         ready_cache_seconds: float = 1.0,
     ) -> None:
         events = events or Events()
-        context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher(), events)
+        self.waiters = Waiters(store, clock)
+        context = Context(
+            store,
+            limits,
+            clock,
+            policy or Policy(),
+            cipher or BodyCipher(),
+            events=events,
+            waiters=self.waiters,
+        )
         self.limits = limits
         self.events = events
         self.watch = StoreWatch(events)
@@ -67,6 +88,7 @@ class Service:
         self.messages = Messages(context)
         self.claims = Claims(context)
         self.sharing = Sharing(context, signer or Signer(""))
+        self.push = Push(context, self.messages)
         self.health = Health(context, self.queues, self.messages, self.claims)
         self.readiness = Readiness(store, self.watch, cache_seconds=ready_cache_seconds)
         self._store = store

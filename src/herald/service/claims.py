@@ -11,7 +11,7 @@ from herald.model import ClaimBody, ClaimRequest, ClaimView, DeadLetter
 from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
-from herald.service.limits import claim_times, page_limit
+from herald.service.limits import check_document_size, check_wait, claim_times, page_limit
 from herald.service.policy import policy_of
 from herald.service.views import views
 from herald.storage.base import Store
@@ -29,15 +29,36 @@ class Claims:
         self._clock = context.clock
         self._cipher = context.cipher
         self._events = context.events
+        self._waiters = context.long_polls()
 
     @action("claims:create")
     async def create(
-        self, caller: Caller, queue: str, limit: int | None, body: bytes
+        self,
+        caller: Caller,
+        queue: str,
+        limit: int | None,
+        body: bytes,
+        *,
+        wait: float = 0.0,
     ) -> ClaimView | None:
-        """Claim up to `limit` messages; None when there was nothing to claim."""
+        """Claim up to `limit` messages; when there are none, wait up to `wait` seconds
+        for some, in turn with other waiting claimers. None when nothing was claimed."""
+        check_document_size(self._limits, body, "Claim body")
         limit = page_limit(self._limits, limit, self._limits.max_messages_per_claim_or_pop)
         document = decode_document(body, ClaimBody) if body.strip() else ClaimBody()
         ttl, grace = claim_times(self._limits, document)
+        wait = check_wait(self._limits, wait)
+        if not wait:
+            return await self._claim(caller, queue, limit, ttl, grace)
+
+        async def attempt() -> ClaimView | None:
+            return await self._claim(caller, queue, limit, ttl, grace)
+
+        return await self._waiters.wait(caller.project, queue, attempt, wait, claims=True)
+
+    async def _claim(
+        self, caller: Caller, queue: str, limit: int, ttl: int, grace: int
+    ) -> ClaimView | None:
         # The rule of the plan the store used last: a store may plan more than once.
         rules: list[DeadLetter | None] = [None]
 
@@ -84,6 +105,7 @@ class Claims:
 
     @action("claims:update")
     async def update(self, caller: Caller, queue: str, claim_id: str, body: bytes) -> None:
+        check_document_size(self._limits, body, "Claim body")
         if not body.strip():
             raise errors.InvalidBody('The PATCH body is empty: expected {"ttl", "grace"}.')
         ttl, grace = claim_times(self._limits, decode_document(body, ClaimBody))

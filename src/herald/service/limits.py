@@ -17,6 +17,17 @@ def page_limit(limits: Limits, limit: int | None, top: int) -> int:
     return limit
 
 
+def check_wait(limits: Limits, wait: float) -> float:
+    """The seconds a request may wait for messages; a 400 outside 0..max_wait (NaN too)."""
+    top = limits.max_wait
+    if not 0 <= wait <= top:
+        raise errors.InvalidParameter(
+            f'The "wait" parameter is invalid. The value must be a number of seconds '
+            f"from 0 to {top}."
+        )
+    return wait
+
+
 def check_id_count(limits: Limits, ids: list[str]) -> None:
     top = limits.max_messages_per_page
     if not 1 <= len(ids) <= top:
@@ -53,3 +64,10 @@ def claim_times(limits: Limits, body: ClaimBody) -> tuple[int, int]:
             f"seconds, and must be at least {limits.min_claim_grace} seconds long."
         )
     return ttl, grace
+
+
+def check_document_size(limits: Limits, body: bytes, what: str) -> None:
+    """Metadata, claim and purge documents hold at most `max_queue_metadata` bytes."""
+    cap = limits.max_queue_metadata
+    if len(body) > cap:
+        raise errors.InvalidRequest(f"{what} is too large. Max size: {cap}")

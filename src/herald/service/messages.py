@@ -13,7 +13,13 @@ from herald.model import MessageIn, MessageQuery, MessageView, NewMessage, Store
 from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
-from herald.service.limits import check_delay, check_id_count, check_message_ttl, page_limit
+from herald.service.limits import (
+    check_delay,
+    check_id_count,
+    check_message_ttl,
+    check_wait,
+    page_limit,
+)
 from herald.service.names import check_marker
 from herald.service.policy import policy_of
 from herald.service.views import view, views
@@ -55,6 +61,7 @@ class Messages:
         self._clock = context.clock
         self._cipher = context.cipher
         self._events = context.events
+        self._waiters = context.long_polls()
 
     @action("messages:create")
     async def post(self, caller: Caller, queue: str, body: bytes) -> list[str]:
@@ -103,7 +110,11 @@ class Messages:
         echo: bool = False,
         include_claimed: bool = False,
         include_delayed: bool = False,
+        wait: float = 0.0,
     ) -> list[MessageView]:
+        """A page of messages after `marker`; when there are none, wait up to `wait`
+        seconds for some before answering the empty page."""
+        wait = check_wait(self._limits, wait)
         query = MessageQuery(
             marker=check_marker(marker),
             limit=page_limit(self._limits, limit, self._limits.max_messages_per_page),
@@ -112,6 +123,16 @@ class Messages:
             include_claimed=include_claimed,
             include_delayed=include_delayed,
         )
+        if not wait:
+            return await self._page(caller, queue, query)
+
+        async def attempt() -> list[MessageView] | None:
+            return await self._page(caller, queue, query) or None
+
+        found = await self._waiters.wait(caller.project, queue, attempt, wait, claims=False)
+        return found or []
+
+    async def _page(self, caller: Caller, queue: str, query: MessageQuery) -> list[MessageView]:
         now = self._clock()
         found = await self._store.list_messages(caller.project, queue, query, now)
         return views(self._cipher.open_all(caller.project, queue, found), now)

@@ -11,7 +11,7 @@ from herald.model import PurgeBody, QueueEntry, QueuePage, StatsView
 from herald.service.access import action
 from herald.service.context import Context
 from herald.service.documents import decode_document
-from herald.service.limits import page_limit
+from herald.service.limits import check_document_size, page_limit
 from herald.service.names import check_marker, check_name_filter
 from herald.service.patch import apply_patch, parse_patch
 from herald.service.policy import check_reserved, with_defaults
@@ -86,6 +86,7 @@ class Queues:
     @action("queues:create")
     async def create(self, caller: Caller, name: str, body: bytes) -> bool:
         """Create a queue; False if it existed (its metadata is then left alone)."""
+        check_document_size(self._limits, body, "Queue metadata")
         metadata = decode_document(body, object) if body else {}
         if not isinstance(metadata, dict):
             raise errors.InvalidBody("Queue metadata must be a JSON object.")
@@ -101,6 +102,7 @@ class Queues:
     @action("queues:update")
     async def update(self, caller: Caller, name: str, body: bytes) -> dict[str, Any]:
         """Apply a JSON-patch document to the queue's metadata, all or nothing."""
+        check_document_size(self._limits, body, "Queue metadata")
         if not body.strip():
             raise errors.InvalidBody("The PATCH body is empty.")
         steps = parse_patch(decode_document(body, object))
@@ -135,6 +137,7 @@ class Queues:
 
     @action("queues:purge")
     async def purge(self, caller: Caller, name: str, body: bytes) -> None:
+        check_document_size(self._limits, body, "Purge body")
         kinds = decode_document(body, PurgeBody).resource_types if body.strip() else PURGEABLE
         unknown = [k for k in kinds if k not in PURGEABLE]
         if unknown:

@@ -38,6 +38,13 @@ Prepare = Callable[[dict[str, Any]], list[NewMessage]]
 Plan = Callable[[dict[str, Any]], ClaimRequest]
 """Makes a claim request from the queue's metadata (the service's rules)."""
 
+Wake = Callable[[], None]
+"""Told, on the event loop, that messages may have become available in a watched queue."""
+
+WAKEUPS = "wakeups"
+"""The capability of a store that can `watch` queues: it tells waiters, in any process
+on any host, soon after a commit may have made a message available."""
+
 
 class DeleteOutcome(enum.Enum):
     """What deleting one message, maybe with a claim id, came to."""
@@ -81,6 +88,9 @@ class Store(abc.ABC):
 
     durability: str | None = None
     """The durability Herald asks of the backend; None where the backend's own settings decide."""
+
+    capabilities: frozenset[str] = frozenset()
+    """What this driver can do beyond the contract every driver keeps (`WAKEUPS`, ...)."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -256,6 +266,29 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         """End a claim; its messages become claimable at once."""
+
+    @abc.abstractmethod
+    async def next_available(self, project: str, queue: str, now: float) -> float | None:
+        """The earliest time after `now` at which a message of the queue that is not
+        claimable now (delayed, or under a live claim) may become so; None if none will.
+
+        Waiters sleep until then when nothing told them sooner; an early answer only
+        costs them a read."""
+
+    # Wake-ups: hints that a queue changed, never the data
+
+    async def watch(self, project: str, queue: str, wake: Wake) -> None:
+        """With `WAKEUPS`: from when this returns until `unwatch`, call `wake()` soon
+        after any process commits a change that may make a message of the queue
+        available (a post, a move into it, a released claim).
+
+        One watch per queue at a time; a lost or extra call costs latency, never a
+        message, because waiters read the store again."""
+        raise NotImplementedError(f"{type(self).__name__} cannot watch queues")
+
+    async def unwatch(self, project: str, queue: str) -> None:
+        """Stop the watch of the queue; nothing happens if there is none."""
+        raise NotImplementedError(f"{type(self).__name__} cannot watch queues")
 
     # API keys: a handful of records every API process must see alike
 

@@ -17,6 +17,7 @@ from herald.storage.postgres.database import Connection, Database
 from herald.storage.postgres.keys import claim_key
 from herald.storage.postgres.posts import lock_queue
 from herald.storage.postgres.statements import Statements
+from herald.storage.postgres.wakeups import channel
 
 
 class _NothingMoved(Exception):
@@ -110,6 +111,8 @@ async def move_messages(
         moved = int(await conn.fetchval(sql.move, project, queue, wanted, key, now, target_id, ttl))
         if not moved:
             raise _NothingMoved
+        # Sent as this transaction commits: waiters of the target hear of the messages.
+        await conn.execute(sql.notify, channel(sql.schema, project, target))
         return moved
 
     try:

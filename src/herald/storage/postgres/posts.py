@@ -16,6 +16,7 @@ from herald.storage.kit import decode_metadata
 from herald.storage.postgres.database import ATTEMPTS, Connection, Database
 from herald.storage.postgres.failures import PUBLIC
 from herald.storage.postgres.statements import Statements
+from herald.storage.postgres.wakeups import channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +72,12 @@ class Posts:
             [m.delay for _, m in rows],
         )
 
+        wake = channel(self._sql.schema, project, queue)
+
         async def insert(conn: Connection) -> list[int]:
-            found = await conn.fetch(self._sql.post, project, queue, *arrays)
-            # Identity values are drawn in the ORDER BY's order.
-            return sorted(r["id"] for r in found)
+            found = await conn.fetch(self._sql.post, project, queue, *arrays, wake)
+            # Identity values are drawn in the ORDER BY's order; the None is the notify's.
+            return sorted(r["id"] for r in found if r["id"] is not None)
 
         async def create_then_insert(conn: Connection) -> list[int]:
             await lock_queue(conn, self._sql, project, queue)

@@ -34,6 +34,7 @@ class Statements:
     name wherever a statement finds the queue by them."""
 
     def __init__(self, schema: str) -> None:
+        self.schema = schema
         s = quote_ident(schema)
         queues, messages, claims = f"{s}.queues", f"{s}.messages", f"{s}.claims"
         self.queues, self.messages, self.claims = queues, messages, claims
@@ -89,7 +90,8 @@ class Statements:
         # Locking the queue row makes posts to one queue take turns until
         # they commit, so ids become visible in order and a reader paging
         # by marker can never step past a message committed later.
-        # $3 to $7 are the messages' client ids, times, bodies, ttls and delays.
+        # $3 to $7 are the messages' client ids, times, bodies, ttls and delays;
+        # $8 the queue's wake-up channel, notified as the insert commits.
         # The same statement writes the outbox: one delivery per message and
         # subscription live at that message's post time, due when it is.
         self.post = f"""
@@ -114,6 +116,8 @@ class Statements:
                 ORDER BY posted.id, sub.id
             )
             SELECT id FROM posted
+            UNION ALL
+            SELECT NULL FROM (SELECT pg_notify($8, '') WHERE EXISTS (SELECT FROM posted)) n
             """
         # $3 the ids, $4 now.
         self.get_messages = f"""
@@ -226,14 +230,26 @@ class Statements:
             )
             SELECT count(*) FROM c
             """
-        # $3 the claim id.
+        # $3 the claim id, $4 the queue's wake-up channel.
         self.release_claim = f"""
             WITH c AS (
                 DELETE FROM {claims} WHERE id = $3 AND queue_id = {queue_of}
                 RETURNING id
+            ),
+            freed AS (
+                UPDATE {messages} m SET claim_id = NULL, claim_expires = 0
+                FROM c WHERE m.claim_id = c.id
             )
-            UPDATE {messages} m SET claim_id = NULL, claim_expires = 0
-            FROM c WHERE m.claim_id = c.id
+            SELECT pg_notify($4, '') FROM c
+            """
+        self.notify = "SELECT pg_notify($1, '')"
+        # $3 now: the next due time of a delayed message or end of a live claim.
+        self.next_available = f"""
+            SELECT least(
+                (SELECT min(available) FROM {messages} WHERE queue_id = {queue_of}
+                   AND {EITHER_STATE} AND available > $3 AND expires > $3),
+                (SELECT min(expires) FROM {claims} WHERE queue_id = {queue_of}
+                   AND expires > $3))
             """
 
         # Moving re-inserts: the message joins the target queue's tail ($6, whose

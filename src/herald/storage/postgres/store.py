@@ -26,7 +26,15 @@ from herald.model import (
     StoredMessage,
     Subscription,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, SchemaVersion, Store
+from herald.storage.base import (
+    WAKEUPS,
+    DeleteOutcome,
+    Plan,
+    Prepare,
+    SchemaVersion,
+    Store,
+    Wake,
+)
 from herald.storage.kit import (
     api_key_from_row,
     check_durability,
@@ -53,11 +61,14 @@ from herald.storage.postgres.listing import list_messages
 from herald.storage.postgres.options import PostgresOptions
 from herald.storage.postgres.posts import Post, Posts
 from herald.storage.postgres.statements import GC_BATCH, Statements
+from herald.storage.postgres.wakeups import Listener, channel
 
 
 class PostgresStore(Store):
     """Queues, messages, claims, subscriptions and the outbox in PostgreSQL, shared by any
     number of Herald processes."""
+
+    capabilities = frozenset({WAKEUPS})
 
     def __init__(self, options: PostgresOptions, *, durability: str = "full") -> None:
         self.options = options
@@ -66,6 +77,7 @@ class PostgresStore(Store):
         self.sql = Statements(options.schema)
         self._posts = Posts(self.database, self.sql)
         self._deletes = Deletes(self.database, self.sql)
+        self._listener = Listener(options)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> PostgresStore:
@@ -82,6 +94,7 @@ class PostgresStore(Store):
         return await self.database.schema_version()
 
     async def close(self) -> None:
+        await self._listener.close()
         await self.database.close()
 
     async def ping(self) -> bool:
@@ -300,7 +313,22 @@ class PostgresStore(Store):
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         key = claim_key(claim_id)
         if key is not None and storable(project, queue):
-            await self.database.execute(self.sql.release_claim, project, queue, key)
+            wake = channel(self.options.schema, project, queue)
+            await self.database.execute(self.sql.release_claim, project, queue, key, wake)
+
+    async def next_available(self, project: str, queue: str, now: float) -> float | None:
+        if not storable(project, queue):
+            return None
+        due = await self.database.fetchval(self.sql.next_available, project, queue, now)
+        return None if due is None else float(due)
+
+    # Wake-ups
+
+    async def watch(self, project: str, queue: str, wake: Wake) -> None:
+        await self._listener.add(channel(self.options.schema, project, queue), wake)
+
+    async def unwatch(self, project: str, queue: str) -> None:
+        await self._listener.remove(channel(self.options.schema, project, queue))
 
     # API keys
 

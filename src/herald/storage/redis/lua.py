@@ -62,6 +62,7 @@ NAMES = (
     "lease",
     "retry",
     "finish",
+    "next_available",
 )
 
 

@@ -23,10 +23,12 @@ from herald.model import (
     Subscription,
 )
 from herald.storage.base import (
+    WAKEUPS,
     DeleteOutcome,
     Plan,
     Prepare,
     Store,
+    Wake,
     delete_verdict,
 )
 from herald.storage.kit import check_durability, decode_metadata, encode_json, prefix_end
@@ -38,6 +40,7 @@ from herald.storage.redis.metadata import Changed, QueueMissing, SeenMetadata
 from herald.storage.redis.options import DEFAULT_PREFIX, RedisOptions
 from herald.storage.redis.server import Server
 from herald.storage.redis.subscriptions import Subscriptions
+from herald.storage.redis.wakeups import Channels
 from herald.storage.redis.wire import Arg
 
 # Keeps one claim's script short however many messages were claimed too often.
@@ -47,6 +50,8 @@ _MOST_SET_ASIDE = 1_000
 class RedisStore(Store):
     """Queues, messages, claims, subscriptions and the outbox in one Redis database,
     under a key prefix."""
+
+    capabilities = frozenset({WAKEUPS})
 
     def __init__(
         self,
@@ -62,6 +67,7 @@ class RedisStore(Store):
         self._metadata = SeenMetadata(self._server)
         self._api_keys = ApiKeys(self._server)
         self._subscriptions = Subscriptions(self._server)
+        self._channels = Channels()
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> RedisStore:
@@ -88,6 +94,7 @@ class RedisStore(Store):
         await self._server.open()
 
     async def close(self) -> None:
+        await self._channels.close()
         await self._server.close()
 
     async def ping(self) -> bool:
@@ -369,6 +376,25 @@ class RedisStore(Store):
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
         await self._server.run("release", self.keys.queue_base(project, queue), now, [claim_id])
+
+    async def next_available(self, project: str, queue: str, now: float) -> float | None:
+        # A script, not a pipeline of its own: it joins the loop turn's one round trip
+        # and takes no connection from the pool, however many waiters ask at once.
+        due = await self._server.run("next_available", self.keys.queue_base(project, queue), now)
+        return None if due is None else float(due)
+
+    # Wake-ups
+
+    async def watch(self, project: str, queue: str, wake: Wake) -> None:
+        # The scripts publish on the channel named as the queue's record.
+        with self._server.guard():
+            await self._channels.add(
+                self._server.client, self.keys.queue_base(project, queue), wake
+            )
+
+    async def unwatch(self, project: str, queue: str) -> None:
+        with self._server.guard():
+            await self._channels.remove(self.keys.queue_base(project, queue))
 
     # API keys
 

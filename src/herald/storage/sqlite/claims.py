@@ -183,17 +183,21 @@ def renew(
     return True
 
 
-def release(conn: sqlite3.Connection, project: str, queue: str, claim_id: str) -> None:
-    """End the claim; its messages become claimable at once."""
+def release(conn: sqlite3.Connection, project: str, queue: str, claim_id: str, now: float) -> bool:
+    """End the claim; its messages become claimable at once. Whether there was one."""
     queue_id = queues.find(conn, project, queue)
     if queue_id is None:
-        return
+        return False
     cur = conn.execute("DELETE FROM claims WHERE id = ? AND queue_id = ?", (claim_id, queue_id))
-    if cur.rowcount:
-        conn.execute(
-            "UPDATE messages SET claim_id = NULL, claim_expires = 0 WHERE claim_id = ?",
-            (claim_id,),
-        )
+    if not cur.rowcount:
+        return False
+    conn.execute(
+        "UPDATE messages SET claim_id = NULL, claim_expires = 0 WHERE claim_id = ?",
+        (claim_id,),
+    )
+    # Tells waiters in other processes (see wakeups.py).
+    conn.execute("INSERT INTO releases (queue_id, at) VALUES (?, ?)", (queue_id, now))
+    return True
 
 
 def move(

@@ -101,6 +101,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_by_due ON deliveries (due, id);
     CREATE INDEX deliveries_by_subscription ON deliveries (project, source, subscription_id);
     """,
+    # Wake-ups across processes: waiters of another process find the queues that
+    # got posts by message id, and those that had claims released here. Delayed
+    # messages are indexed apart so a waiter finds the next due time without
+    # walking the queue.
+    """
+    CREATE TABLE releases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue_id INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX releases_by_time ON releases (at);
+    CREATE INDEX messages_delayed ON messages (queue_id, available) WHERE available > created;
+    """,
 ]
 
 

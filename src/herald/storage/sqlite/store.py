@@ -25,7 +25,7 @@ from herald.model import (
     StoredMessage,
     Subscription,
 )
-from herald.storage.base import DeleteOutcome, Plan, Prepare, SchemaVersion, Store
+from herald.storage.base import WAKEUPS, DeleteOutcome, Plan, Prepare, SchemaVersion, Store, Wake
 from herald.storage.kit import check_durability, encode_json
 from herald.storage.sqlite import (
     apikeys,
@@ -34,6 +34,7 @@ from herald.storage.sqlite import (
     messages,
     queues,
     subscriptions,
+    wakeups,
 )
 from herald.storage.sqlite.schema import MIGRATIONS, check_not_newer, migrate, schema_version
 from herald.storage.sqlite.sql import BATCH
@@ -42,6 +43,8 @@ from herald.storage.sqlite.worker import SQLiteWorker
 
 class SQLiteStore(Store):
     """Queues, messages, claims, subscriptions and the outbox in one SQLite database file."""
+
+    capabilities = frozenset({WAKEUPS})
 
     def __init__(self, path: str, *, durability: str = "full") -> None:
         self.path = path
@@ -54,6 +57,7 @@ class SQLiteStore(Store):
             lock_path=f"{path}-writer-lock",
         )
         self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
+        self._watches = wakeups.Watches(path, self._connect)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> SQLiteStore:
@@ -99,6 +103,7 @@ class SQLiteStore(Store):
         return SchemaVersion(current, len(MIGRATIONS))
 
     async def close(self) -> None:
+        await self._watches.close()
         self._reader.stop()
         self._writer.stop()
 
@@ -159,9 +164,11 @@ class SQLiteStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
-        return await self._writer.run(
+        ids = await self._writer.run(
             lambda c: messages.post(c, project, queue, prepare, client_id, now)
         )
+        self._watches.signal(project, queue)
+        return ids
 
     async def list_messages(
         self, project: str, queue: str, query: MessageQuery, now: float
@@ -215,9 +222,12 @@ class SQLiteStore(Store):
         ttl: int | None,
         now: float,
     ) -> int:
-        return await self._writer.run(
+        moved = await self._writer.run(
             lambda c: claims.move(c, project, queue, claim_id, ids, target, ttl, now)
         )
+        if moved:
+            self._watches.signal(project, target)
+        return moved
 
     async def get_claim(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         return await self._reader.run(lambda c: claims.get(c, project, queue, claim_id, now))
@@ -230,7 +240,19 @@ class SQLiteStore(Store):
         )
 
     async def release_claim(self, project: str, queue: str, claim_id: str, now: float) -> None:
-        await self._writer.run(lambda c: claims.release(c, project, queue, claim_id))
+        if await self._writer.run(lambda c: claims.release(c, project, queue, claim_id, now)):
+            self._watches.signal(project, queue)
+
+    async def next_available(self, project: str, queue: str, now: float) -> float | None:
+        return await self._reader.run(lambda c: wakeups.next_available(c, project, queue, now))
+
+    # Wake-ups
+
+    async def watch(self, project: str, queue: str, wake: Wake) -> None:
+        self._watches.add(project, queue, wake)
+
+    async def unwatch(self, project: str, queue: str) -> None:
+        self._watches.remove(project, queue)
 
     # API keys
 
@@ -305,6 +327,7 @@ class SQLiteStore(Store):
                 messages.delete_expired(conn, now)
                 + claims.end_expired(conn, None, now)
                 + subscriptions.delete_expired(conn, now)
+                + wakeups.forget_releases(conn, now)
             )
 
         # Small batches keep each write transaction short; loop until clean.

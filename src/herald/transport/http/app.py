@@ -14,12 +14,13 @@ from herald.app import Herald, build
 from herald.config import Settings, load_settings
 from herald.identity import Presented
 from herald.logs import REQUEST_ID
-from herald.service import check_queue_name
+from herald.service import Abandoned, check_queue_name
 from herald.storage.base import Store
 from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
 from herald.transport.http.responses import Response, error_response, json_response
 from herald.transport.http.routes import UNMATCHED, Route, Router
+from herald.transport.websocket.connection import Connection
 
 if TYPE_CHECKING:
     from herald.metrics import RequestMetrics
@@ -34,7 +35,7 @@ _SANE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 class HeraldApp:
-    """Serves the Zaqar v2 API of one Herald over HTTP."""
+    """Serves the Zaqar v2 API of one Herald over HTTP, and over WebSockets on the same port."""
 
     def __init__(self, herald: Herald) -> None:
         self.herald = herald
@@ -59,7 +60,7 @@ class HeraldApp:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            await _refuse_websocket(receive, send)
+            await Connection(self.herald, scope, receive, send).serve()
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -86,7 +87,10 @@ class HeraldApp:
         token = REQUEST_ID.set(request_id)
         route = self.router.resolve(request.path)
         try:
-            response = await self._answer(request, route)
+            try:
+                response = await self._answer(request, route)
+            except Abandoned:
+                return  # the client left during a long poll: nobody to answer
             headers = response.headers
             encoded_id = request_id.encode()
             headers.append((b"content-length", str(len(response.body)).encode()))
@@ -190,13 +194,6 @@ def _check_media_types(headers: dict[str, str]) -> None:
 
 def _accepts_json(accept: str) -> bool:
     return any(part.split(";")[0].strip() in _ACCEPTABLE for part in accept.split(","))
-
-
-async def _refuse_websocket(receive: Any, send: Any) -> None:
-    # No WebSocket transport yet: refuse the handshake rather than leave it hanging.
-    message = await receive()
-    if message["type"] == "websocket.connect":
-        await send({"type": "websocket.close", "code": 1008})
 
 
 def create_app(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from herald.service import Service
+from herald.service import Service, unless_gone
 from herald.transport.http.request import Request
 from herald.transport.http.responses import (
     MessageList,
@@ -22,7 +22,9 @@ async def _claim_body(svc: Service, req: Request) -> bytes:
 
 async def create_claim(svc: Service, req: Request, queue: str) -> Response:
     body = await _claim_body(svc, req)
-    claim = await svc.claims.create(req.caller, queue, req.int_param("limit"), body)
+    wait = req.seconds_param("wait")
+    creating = svc.claims.create(req.caller, queue, req.int_param("limit"), body, wait=wait)
+    claim = await (unless_gone(creating, req.disconnected()) if wait else creating)
     if claim is None:
         return empty(204)
     location = claim_href(queue, claim.id).encode()

@@ -1,51 +1,16 @@
-"""Error codes as Zaqar's HTTP statuses and titles, and the JSON body they travel in."""
+"""The JSON body an error travels in over HTTP, and the headers it adds."""
 
 from __future__ import annotations
 
-import logging
+from herald.errors import HeraldError, NotAuthenticated
+from herald.transport.codes import STATUS_AND_TITLE, public_form
 
-from herald.errors import HeraldError, NotAuthenticated, StoreUnavailable
-
-log = logging.getLogger("herald")
-
-STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
-    "invalid_request": (400, "Invalid API request"),
-    "invalid_body": (400, "Invalid request body"),
-    "invalid_parameter": (400, "Invalid parameter"),
-    "invalid_header": (400, "Invalid header value"),
-    "project_missing": (400, "Project-Id Missing"),
-    "project_empty": (400, "Empty project header not allowed"),
-    "client_id_missing": (400, "Missing header value"),
-    "client_id_invalid": (400, "Wrong UUID value"),
-    "client_id_length": (400, "Wrong Client-ID value"),
-    "invalid_content_type": (400, "Invalid Content-Type"),
-    "invalid_queue_name": (400, "Invalid queue identification"),
-    "claim_gone": (400, "Unable to delete"),
-    "message_not_claimed": (400, "Unable to delete"),
-    "message_claimed": (403, "Unable to delete"),
-    # keystonemiddleware's title for a missing or invalid token, which Zaqar's clients see.
-    "not_authenticated": (401, "Unauthorized"),
-    "not_authorized": (403, "Not authorized"),
-    "not_found": (404, "Not found"),
-    # Zaqar's title for a refused pre-signed request is falcon's bare 404.
-    "signed_url_refused": (404, "404 Not Found"),
-    "not_acceptable": (406, "Media type not acceptable"),
-    "conflict": (409, "Resource conflict"),
-    "unsupported_media_type": (415, "415 Unsupported Media Type"),
-    "service_unavailable": (503, "Service temporarily unavailable"),
-    "store_unavailable": (503, "Service temporarily unavailable"),
-    "encryption_failure": (500, "Message encryption failure"),
-    "internal_error": (500, "Internal server error"),
-}
+__all__ = ["STATUS_AND_TITLE", "error_headers", "status_and_document"]
 
 
 def status_and_document(error: HeraldError) -> tuple[int, dict[str, str]]:
     """The status and the `{title, description}` body a client gets for the error."""
-    status, title = STATUS_AND_TITLE.get(error.code, STATUS_AND_TITLE["internal_error"])
-    description = error.public_description
-    # A store outage is logged once by the outage watch, not once per request.
-    if description != error.description and not isinstance(error, StoreUnavailable):
-        log.warning("%s: %s", title, error.description)
+    status, title, description = public_form(error)
     document = {"title": title}
     if description:
         document["description"] = description

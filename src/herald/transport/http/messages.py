@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from herald.service import Service
+from herald.service import Service, unless_gone
 from herald.transport.http.request import Request
 from herald.transport.http.responses import (
     Link,
@@ -38,7 +38,8 @@ async def list_or_get_messages(svc: Service, req: Request, queue: str) -> Respon
     echo = req.bool_param("echo")
     include_claimed = req.bool_param("include_claimed")
     include_delayed = req.bool_param("include_delayed")
-    messages = await svc.messages.listing(
+    wait = req.seconds_param("wait")
+    listing = svc.messages.listing(
         req.caller,
         queue,
         marker=req.str_param("marker"),
@@ -46,7 +47,9 @@ async def list_or_get_messages(svc: Service, req: Request, queue: str) -> Respon
         echo=echo,
         include_claimed=include_claimed,
         include_delayed=include_delayed,
+        wait=wait,
     )
+    messages = await (unless_gone(listing, req.disconnected()) if wait else listing)
     links = []
     if messages:
         params = {
@@ -54,6 +57,8 @@ async def list_or_get_messages(svc: Service, req: Request, queue: str) -> Respon
             "echo": echo,
             "include_claimed": include_claimed,
             "include_delayed": include_delayed,
+            # A reader following the link keeps waiting as it asked to.
+            "wait": req.query.get("wait") if wait else None,
         }
         links.append(Link("next", next_href(req.path, params, messages[-1].id)))
     return json_response(200, MessagePage(messages_out(queue, messages), links))

@@ -9,7 +9,8 @@ Closing a socket that still receives makes the kernel answer with a reset,
 which clients report as an error instead of retrying on a new connection. So
 a connection Herald ends sends FIN first and discards what still arrives
 until the client closes too (or `LINGER_SECONDS` pass); and a client that
-half-closes after its request still gets the answer.
+half-closes after its request still gets the answer, unless that request is a
+long poll: there an end of input means the client left, and the wait ends.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import httptools
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from herald.config import Settings
+from herald.config import Settings, WebSocketSettings
 from herald.transport.http.joining import JoiningTransport
+from herald.transport.http.request import LONG_POLL
 
 log = logging.getLogger("herald")
 
@@ -41,6 +43,7 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout: float = 30.0
     body_deadline: float = 60.0
     max_connections: int = 10000
+    websocket: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
 
     @classmethod
     def of(cls, settings: Settings) -> ConnectionLimits:
@@ -52,6 +55,7 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
             body_timeout=settings.body_timeout,
             body_deadline=settings.body_deadline,
             max_connections=settings.max_connections,
+            websocket=settings.websocket,
         )
 
 
@@ -64,7 +68,7 @@ class HeraldHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = _limits_of(self.app)
+        self.limits = limits_of(self.app)
         self._lingering = False
         self._client_done = False
         self._reading_head = True
@@ -192,6 +196,11 @@ class HeraldHttpProtocol(HttpToolsProtocol):
     def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True
         if self._lingering or self.cycle is None or self.cycle.response_complete:
             return None  # nothing left to answer: let the transport close
+        if self.cycle.scope.get(LONG_POLL) and not self.cycle.response_started:
+            # A client that stops sending during a long poll has almost always closed
+            # its socket, and a waiter is only worth keeping for a reader: closing
+            # delivers http.disconnect, which ends the wait at once.
+            return None
         # The request is in hand: keep the write side open to send its answer.
         self._client_done = True
         return True
@@ -265,7 +274,8 @@ class HeraldHttpProtocol(HttpToolsProtocol):
             self._deadline = None
 
 
-def _limits_of(app: Any) -> ConnectionLimits:
+def limits_of(app: Any) -> ConnectionLimits:
+    """The limits the app asks its connections to keep; the defaults if it asks none."""
     # The app may sit inside uvicorn's middleware; each keeps the next in `.app`.
     while app is not None:
         limits = getattr(app, "connection_limits", None)

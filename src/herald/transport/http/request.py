@@ -10,6 +10,10 @@ from herald.identity import Caller
 
 ANONYMOUS = Caller(project="", client_id="")
 
+LONG_POLL = "herald.long_poll"
+"""Set in the scope of a request that waits for messages: the protocol then takes the
+client's end of input for its leaving (see protocol.py)."""
+
 TRUE_WORDS = frozenset(("true", "True", "t", "yes", "y", "1", "on"))
 FALSE_WORDS = frozenset(("false", "False", "f", "no", "n", "0", "off"))
 _INT64 = 2**63
@@ -18,7 +22,7 @@ _INT64 = 2**63
 class Request:
     """One HTTP request, with lazily parsed query string and body."""
 
-    __slots__ = ("_pairs", "_receive", "caller", "headers", "method", "path", "query")
+    __slots__ = ("_pairs", "_receive", "_scope", "caller", "headers", "method", "path", "query")
 
     def __init__(self, scope: dict[str, Any], receive: Any) -> None:
         self.method: str = scope["method"]
@@ -35,6 +39,7 @@ class Request:
         # Set by the identity step before any handler that needs it runs.
         self.caller: Caller = ANONYMOUS
         self._receive = receive
+        self._scope = scope
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -53,6 +58,25 @@ class Request:
                 f'The "{name}" parameter is invalid. The value must be an integer.'
             )
         return number
+
+    def seconds_param(self, name: str) -> float:
+        """A number of seconds; 0 when absent or blank."""
+        value = self.query.get(name)
+        if value is None or value == "":
+            return 0.0
+        try:
+            return float(value)
+        except ValueError:
+            raise errors.InvalidParameter(
+                f'The "{name}" parameter is invalid. The value must be a number of seconds.'
+            ) from None
+
+    async def disconnected(self) -> None:
+        """Return once the client has gone away: what a long poll waits for beside its
+        messages. Any body not yet read is read and dropped."""
+        self._scope[LONG_POLL] = True
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
 
     def bool_param(self, name: str, default: bool = False) -> bool:
         value = self.query.get(name)

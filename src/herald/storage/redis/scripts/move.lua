@@ -27,4 +27,7 @@ for i = 11, #ARGV do
     moved = moved + 1
   end
 end
+if moved > 0 then
+  redis.call('PUBLISH', T.rec, '')
+end
 return moved

@@ -20,4 +20,6 @@ for i = 0, n - 1 do
     owe(ARGV[12], ARGV[8], subs, id, ARGV[j], ARGV[j + 1], ARGV[j + 3])
   end
 end
+-- Wakes waiters of every API process; the channel is named as the queue's record.
+redis.call('PUBLISH', Q.rec, '')
 return first

@@ -14,4 +14,5 @@ end
 redis.call('DEL', CLAIM .. cid, MEMBERS .. cid)
 redis.call('SREM', Q.claims, cid)
 redis.call('ZREM', CLAIMS, cid)
+redis.call('PUBLISH', Q.rec, '')
 return 1
