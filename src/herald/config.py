@@ -81,6 +81,45 @@ class ApiKeySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("apikey cache_seconds must be from 0 to 3600")
 
 
+SUBSCRIBER_TYPES = ["http", "https", "mailto", "trust+http", "trust+https", "queue"]
+
+
+class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The delivery engine: whether it runs, how much it does at once, and what it accepts.
+
+    `lease` is how long a delivery taken by one process is hidden from the
+    others; a process that dies mid-delivery delays it that long, never loses it."""
+
+    enabled: bool = True
+    concurrency: int = 10
+    lease: float = 60.0
+    batch_size: int = 100
+    poll_interval: float = 1.0
+    timeout: float = 10.0
+    require_confirmation: bool = False
+    subscriber_types: list[str] = msgspec.field(default_factory=lambda: list(SUBSCRIBER_TYPES))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 1000:
+            raise ValueError("notifications concurrency must be from 1 to 1000")
+        if not 1 <= self.batch_size <= 10000:
+            raise ValueError("notifications batch_size must be from 1 to 10000")
+        if not 0 < self.poll_interval <= 60:
+            raise ValueError("notifications poll_interval must be above 0 and at most 60 seconds")
+        if not 0 < self.timeout <= 300:
+            raise ValueError("notifications timeout must be above 0 and at most 300 seconds")
+        # A lease shorter than a send's timeout lets another process take it mid-send.
+        if not self.timeout < self.lease <= 86400:
+            raise ValueError(
+                "notifications lease must be longer than timeout and at most 86400 seconds"
+            )
+        unknown = sorted(set(self.subscriber_types) - set(SUBSCRIBER_TYPES))
+        if unknown:
+            raise ValueError(
+                f"notifications subscriber_types {unknown} unknown: choose among {SUBSCRIBER_TYPES}"
+            )
+
+
 ENCRYPTION_KEY_BYTES = 32
 
 
@@ -151,6 +190,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     signed_url: SignedUrlSettings = msgspec.field(default_factory=SignedUrlSettings)
     apikey: ApiKeySettings = msgspec.field(default_factory=ApiKeySettings)
     encryption: EncryptionSettings = msgspec.field(default_factory=EncryptionSettings)
+    notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -195,6 +235,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "signed_url": SignedUrlSettings,
     "apikey": ApiKeySettings,
     "encryption": EncryptionSettings,
+    "notifications": NotificationSettings,
 }
 _TOP_LEVEL = set(Settings.__struct_fields__) - {"limits", *_TABLES}
 _LIMITS = set(Limits.__struct_fields__)

@@ -32,6 +32,9 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_claim_grace: int = 43200
     default_page_size: int = 10
     message_delete_with_claim_id: bool = False
+    min_subscription_ttl: int = 60
+    default_subscription_ttl: int = 3600
+    max_subscriptions_per_page: int = 20
 
     def __post_init__(self) -> None:
         # Limits that no request could meet would start a server that refuses everything.
@@ -55,12 +58,15 @@ _AT_LEAST_ONE = (
     "max_queue_metadata",
     "max_messages_post_size",
     "default_page_size",
+    "min_subscription_ttl",
+    "max_subscriptions_per_page",
 )
 _ORDERED = (
     ("min_message_ttl", "default_message_ttl", "max_message_ttl"),
     ("", "default_message_delay", "max_message_delay"),
     ("min_claim_ttl", "default_claim_ttl", "max_claim_ttl"),
     ("min_claim_grace", "default_claim_grace", "max_claim_grace"),
+    ("min_subscription_ttl", "default_subscription_ttl", ""),
 )
 
 

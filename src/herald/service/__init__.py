@@ -2,7 +2,7 @@
 
 Each operation takes the `Caller` it acts for, reads the clock once and
 passes that `now` to storage. Transports reach every operation through
-`Service`: `service.queues`, `.messages`, `.claims`, `.sharing` and `.health`.
+`Service`: `service.queues`, `.messages`, `.claims`, `.subscriptions`, `.sharing` and `.health`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from herald.service.context import Context
 from herald.service.encryption import BodyCipher
 from herald.service.health import Health
 from herald.service.messages import Messages
-from herald.service.names import check_queue_name
+from herald.service.names import check_queue_name, check_topic_name
 from herald.service.queues import Queues
 from herald.service.sharing import Sharing
+from herald.service.subscriptions import SubscriptionRules, Subscriptions
 from herald.storage.base import Store
 
-__all__ = ["BodyCipher", "Service", "check_queue_name"]
+__all__ = ["BodyCipher", "Service", "SubscriptionRules", "check_queue_name", "check_topic_name"]
 
 
 class Service:
@@ -38,12 +39,15 @@ class Service:
         policy: Policy | None = None,
         signer: Signer | None = None,
         cipher: BodyCipher | None = None,
+        subscription_rules: SubscriptionRules | None = None,
     ) -> None:
         context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher())
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)
         self.claims = Claims(context)
+        self.subscriptions = Subscriptions(context, subscription_rules or SubscriptionRules())
+        self.context = context
         self.sharing = Sharing(context, signer or Signer(""))
         self.health = Health(context, self.queues, self.messages, self.claims)
         self._store = store

@@ -11,7 +11,8 @@ from herald import errors
 from herald.app import Herald, build
 from herald.config import Settings, load_settings
 from herald.identity import Presented
-from herald.service import check_queue_name
+from herald.service import check_queue_name, check_topic_name
+from herald.service.topics import as_topics
 from herald.storage.base import Store
 from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
@@ -90,7 +91,12 @@ class HeraldApp:
             _check_media_types(request.headers)
             request.caller = await self.identify(presented)
             queue = route.params.get("queue")
-            if queue is not None:
+            if route.topic:
+                if queue is not None:
+                    check_topic_name(queue)
+                request.caller = as_topics(request.caller)
+                request.root = "/v2/topics"
+            elif queue is not None:
                 check_queue_name(queue)
         return await handler(self.service, request, **route.params)
 

@@ -139,6 +139,14 @@ def claim_href(queue: str, claim_id: str) -> str:
     return f"/v2/queues/{queue}/claims/{claim_id}"
 
 
+def subscriptions_href(root: str, queue: str) -> str:
+    return f"{root}/{queue}/subscriptions"
+
+
+def subscription_href(root: str, queue: str, subscription_id: str) -> str:
+    return f"{root}/{queue}/subscriptions/{subscription_id}"
+
+
 def next_href(path: str, params: dict[str, Any], marker: str) -> str:
     """The link to the next page: the recognised parameters and the new marker."""
     parts = []

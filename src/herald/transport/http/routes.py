@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from herald.transport.http import claims, messages, queues, system
+from herald.transport.http import claims, messages, queues, subscriptions, system
 from herald.transport.http.responses import Response
 
 Handler = Callable[..., Awaitable[Response]]
@@ -16,14 +16,21 @@ Resource = dict[str, Handler]
 class Route:
     """A resolved path: its handlers by method and the path's variables by name."""
 
-    __slots__ = ("anonymous", "params", "resource")
+    __slots__ = ("anonymous", "params", "resource", "topic")
 
     def __init__(
-        self, resource: Resource, params: dict[str, str] | None = None, *, anonymous: bool = False
+        self,
+        resource: Resource,
+        params: dict[str, str] | None = None,
+        *,
+        anonymous: bool = False,
+        topic: bool = False,
     ) -> None:
         self.resource = resource
         self.params = params or {}
         self.anonymous = anonymous
+        # The named queue is one of the project's topics.
+        self.topic = topic
 
 
 class Router:
@@ -57,6 +64,16 @@ class Router:
             "PATCH": claims.update_claim,
             "DELETE": claims.delete_claim,
         }
+        self.subscriptions: Resource = {
+            "GET": subscriptions.list_subscriptions,
+            "POST": subscriptions.create_subscription,
+        }
+        self.subscription: Resource = {
+            "GET": subscriptions.get_subscription,
+            "PATCH": subscriptions.update_subscription,
+            "DELETE": subscriptions.delete_subscription,
+        }
+        self.confirm: Resource = {"PUT": subscriptions.confirm_subscription}
 
     def resolve(self, path: str) -> Route | None:
         if path == "/":
@@ -76,20 +93,44 @@ class Router:
                 return Route(self.health)
             case ["queues"]:
                 return Route(self.queues)
-            case ["queues", queue]:
+            case ["topics"]:
+                return Route(self.queues, topic=True)
+            case ["topics", *rest]:
+                found = self._queue_route(rest)
+                # Topics fan out to subscribers: nothing claims from them or shares them.
+                if found is None or found.resource in (self.claims, self.claim, self.share):
+                    return None
+                found.topic = True
+                return found
+            case ["queues", *rest]:
+                return self._queue_route(rest)
+        return None
+
+    def _queue_route(self, parts: list[Any]) -> Route | None:
+        """The route below /v2/queues (or /v2/topics): a queue and what of it."""
+        match parts:
+            case [queue]:
                 return Route(self.queue, {"queue": queue})
-            case ["queues", queue, "stats"]:
+            case [queue, "stats"]:
                 return Route(self.stats, {"queue": queue})
-            case ["queues", queue, "purge"]:
+            case [queue, "purge"]:
                 return Route(self.purge, {"queue": queue})
-            case ["queues", queue, "share"]:
+            case [queue, "share"]:
                 return Route(self.share, {"queue": queue})
-            case ["queues", queue, "messages"]:
+            case [queue, "messages"]:
                 return Route(self.messages, {"queue": queue})
-            case ["queues", queue, "messages", message_id]:
+            case [queue, "messages", message_id]:
                 return Route(self.message, {"queue": queue, "message_id": message_id})
-            case ["queues", queue, "claims"]:
+            case [queue, "claims"]:
                 return Route(self.claims, {"queue": queue})
-            case ["queues", queue, "claims", claim_id]:
+            case [queue, "claims", claim_id]:
                 return Route(self.claim, {"queue": queue, "claim_id": claim_id})
+            case [queue, "subscriptions"]:
+                return Route(self.subscriptions, {"queue": queue})
+            case [queue, "subscriptions", subscription_id]:
+                ids = {"queue": queue, "subscription_id": subscription_id}
+                return Route(self.subscription, ids)
+            case [queue, "subscriptions", subscription_id, "confirm"]:
+                ids = {"queue": queue, "subscription_id": subscription_id}
+                return Route(self.confirm, ids)
         return None
