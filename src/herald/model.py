@@ -162,6 +162,40 @@ class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     revoked: float | None = None
 
 
+class Subscription(msgspec.Struct, frozen=True, kw_only=True):
+    """A subscriber attached to a queue; it lives `ttl` seconds from `renewed`.
+
+    The store keeps `options` as opaque JSON and applies none of its rules."""
+
+    id: str
+    project: str
+    source: str
+    subscriber: str
+    options: dict[str, Any]
+    ttl: int
+    renewed: float
+    expires: float
+    confirmed: bool = False
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One message owed to one subscription: an entry of the store's outbox.
+
+    `id` orders the entries of one store in the order they were written;
+    `due` is when it may next be attempted (the end of a lease while leased)."""
+
+    id: str
+    project: str
+    source: str
+    subscription_id: str
+    message_id: str
+    body: msgspec.Raw
+    ttl: int
+    posted: float
+    attempts: int
+    due: float
+
+
 # Inputs decoded from request bodies.
 
 

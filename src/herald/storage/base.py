@@ -21,11 +21,13 @@ from herald.model import (
     ApiKeyRecord,
     Claim,
     ClaimRequest,
+    Delivery,
     MessageQuery,
     NewMessage,
     QueueEntry,
     QueueStats,
     StoredMessage,
+    Subscription,
 )
 
 Prepare = Callable[[dict[str, Any]], list[NewMessage]]
@@ -100,7 +102,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete_queue(self, project: str, name: str) -> None:
-        """Remove a queue with its messages and claims; no error if missing."""
+        """Remove a queue with its messages, claims, subscriptions and their pending
+        deliveries; no error if missing."""
 
     @abc.abstractmethod
     async def list_queues(
@@ -142,7 +145,11 @@ class Store(abc.ABC):
         `prepare` gets the queue's metadata (`{}` for a queue that does not
         exist yet, which is then created); if it raises, nothing is stored and
         the error propagates. The call returns only once the messages are as
-        durable as the backend is configured to make them."""
+        durable as the backend is configured to make them.
+
+        In the same commit it writes the outbox: one `Delivery` per message and
+        live subscription of the queue at `now`, with no attempts yet and due
+        when the message is (at `now`, or when its delay ends)."""
 
     @abc.abstractmethod
     async def list_messages(
@@ -249,8 +256,79 @@ class Store(abc.ABC):
         """Mark the key revoked at `now` unless it already is; the key as it now stands,
         or None when there is no such key. A revocation is never undone."""
 
+    # Subscriptions: each scoped by (project, source queue). One whose
+    # `expires <= now` is gone to every read and blocks no new one.
+
+    @abc.abstractmethod
+    async def create_subscription(self, sub: Subscription, now: float) -> tuple[Subscription, bool]:
+        """Store `sub` and answer (sub, True), atomically; or, when a live one has
+        the same project, source and subscriber, answer (that one, False) and
+        store nothing."""
+
+    @abc.abstractmethod
+    async def get_subscription(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        """The live subscription with this id, or None."""
+
+    @abc.abstractmethod
+    async def list_subscriptions(
+        self, project: str, source: str, *, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        """Up to `limit` live subscriptions whose ids come after `marker`, by id."""
+
+    @abc.abstractmethod
+    async def update_subscription(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        change: Callable[[Subscription], Subscription],
+        now: float,
+    ) -> Subscription | None:
+        """Replace a live subscription by `change(old)`, atomically; the new one.
+
+        Its id, project and source stay as they were. None when it is missing or
+        expired; `Conflict`, and no change, when the new subscriber is another
+        live subscription's of the same source."""
+
+    @abc.abstractmethod
+    async def delete_subscription(self, project: str, source: str, subscription_id: str) -> None:
+        """Remove a subscription and its pending deliveries; no error if missing."""
+
+    @abc.abstractmethod
+    async def purge_subscriptions(self, project: str, source: str) -> None:
+        """Remove every subscription of the source queue and their pending deliveries."""
+
+    # Deliveries: the outbox `post_messages` writes. The store applies no rule
+    # to them; whoever works them reads the subscription and decides.
+
+    @abc.abstractmethod
+    async def lease_deliveries(self, now: float, limit: int, lease: float) -> list[Delivery]:
+        """Take up to `limit` deliveries due at `now`, by (due, id), atomically, and
+        make them due again only at `now + lease`, which their `due` then shows.
+
+        However many processes share the store, a delivery is leased to one
+        caller at a time; one that is never retried nor finished comes back
+        when its lease lapses."""
+
+    @abc.abstractmethod
+    async def retry_delivery(self, delivery_id: str, attempts: int, due: float) -> None:
+        """Record that `attempts` attempts were made and when to try next; no error
+        if missing."""
+
+    @abc.abstractmethod
+    async def finish_delivery(self, delivery_id: str) -> None:
+        """Remove a delivery from the outbox; no error if missing."""
+
+    @abc.abstractmethod
+    async def count_deliveries(self, now: float) -> tuple[int, float | None]:
+        """How many deliveries are pending, leased ones included, and when the
+        oldest of them was posted (None when there are none); cheap."""
+
     # Housekeeping
 
     @abc.abstractmethod
     async def collect_garbage(self, now: float) -> int:
-        """Remove expired messages and claims; how many rows went."""
+        """Remove expired messages, claims and subscriptions (with the pending
+        deliveries of those subscriptions); how many went."""

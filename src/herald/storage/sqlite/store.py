@@ -17,10 +17,12 @@ from urllib.parse import unquote, urlsplit
 from herald.model import (
     ApiKeyRecord,
     Claim,
+    Delivery,
     MessageQuery,
     QueueEntry,
     QueueStats,
     StoredMessage,
+    Subscription,
 )
 from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
 from herald.storage.kit import check_durability, encode_json
@@ -230,6 +232,49 @@ class SQLiteStore(Store):
 
     async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
         return await self._writer.run(lambda c: apikeys.revoke(c, key_id, now))
+
+    # Subscriptions and deliveries: not written yet on this driver.
+
+    async def create_subscription(self, sub: Subscription, now: float) -> tuple[Subscription, bool]:
+        raise NotImplementedError
+
+    async def get_subscription(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        raise NotImplementedError
+
+    async def list_subscriptions(
+        self, project: str, source: str, *, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        raise NotImplementedError
+
+    async def update_subscription(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        change: Callable[[Subscription], Subscription],
+        now: float,
+    ) -> Subscription | None:
+        raise NotImplementedError
+
+    async def delete_subscription(self, project: str, source: str, subscription_id: str) -> None:
+        raise NotImplementedError
+
+    async def purge_subscriptions(self, project: str, source: str) -> None:
+        raise NotImplementedError
+
+    async def lease_deliveries(self, now: float, limit: int, lease: float) -> list[Delivery]:
+        raise NotImplementedError
+
+    async def retry_delivery(self, delivery_id: str, attempts: int, due: float) -> None:
+        raise NotImplementedError
+
+    async def finish_delivery(self, delivery_id: str) -> None:
+        raise NotImplementedError
+
+    async def count_deliveries(self, now: float) -> tuple[int, float | None]:
+        raise NotImplementedError
 
     # Housekeeping
 
