@@ -418,6 +418,8 @@ def test_bad_patches_are_400_and_change_nothing(api: httpx.Client, body: bytes) 
         ("_dead_letter_queue", 5),
         ("_enable_encrypt_messages", "yes"),
         ("_retry_policy", [1]),
+        ("_retry_policy", {"minimum_delay": 25}),
+        ("_retry_policy", {"retry_backoff_function": "cubic"}),
     ],
 )
 def test_patch_validates_reserved_values_all_or_nothing(

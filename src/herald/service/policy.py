@@ -9,6 +9,7 @@ import msgspec
 from herald import errors
 from herald.model import DeadLetter, Limits
 from herald.service.names import is_queue_name
+from herald.service.retry_policy import parse_retry_policy
 
 
 class QueuePolicy(msgspec.Struct, frozen=True, kw_only=True, rename=lambda name: f"_{name}"):
@@ -107,6 +108,7 @@ def check_reserved(metadata: dict[str, Any], limits: Limits, *, can_encrypt: boo
         value = metadata.get(key)
         if value is not None and not isinstance(value, kind):
             raise errors.InvalidRequest(f"{key} must be {word}.")
+    parse_retry_policy(metadata.get("_retry_policy"))
     if metadata.get("_enable_encrypt_messages") and not can_encrypt:
         # Accepting the flag without encrypting would be a silent lie.
         raise errors.InvalidRequest(
