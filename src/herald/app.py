@@ -12,12 +12,17 @@ import logging
 import time
 from collections.abc import Callable
 
+import httpx
+
 from herald.auth.apikeys import ApiKeyAuth
 from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
+from herald.delivery.confirmation import Confirmations
+from herald.delivery.engine import DeliveryEngine
+from herald.delivery.senders import QueueSender, Sender, WebhookSender
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
-from herald.service import BodyCipher, Service
+from herald.service import BodyCipher, Service, SubscriptionRules
 from herald.storage.base import Store
 from herald.storage.factory import open_store
 
@@ -36,9 +41,23 @@ class Herald:
         policy = load_policy(settings.policy_file)
         key, old_keys = settings.encryption.keys()
         cipher = BodyCipher(key, old_keys)
-        self.service = Service(
-            store, settings.limits, clock, policy=policy, signer=signer, cipher=cipher
+        notifications = settings.notifications
+        rules = SubscriptionRules(
+            subscriber_types=tuple(notifications.subscriber_types),
+            require_confirmation=notifications.require_confirmation,
         )
+        self.service = Service(
+            store,
+            settings.limits,
+            clock,
+            policy=policy,
+            signer=signer,
+            cipher=cipher,
+            subscription_rules=rules,
+        )
+        self._signer = signer
+        self._clock = clock
+        self.deliveries: DeliveryEngine | None = None
         # Pre-signed URLs are judged ahead of whichever step `auth` chose.
         self.identify: IdentityStep = SignedUrls(
             identity_step(settings, store), signer, client_id_rule(settings), clock
@@ -51,6 +70,24 @@ class Herald:
         await self.identify.start()
         if self.settings.gc_interval > 0:
             self._tasks.append(asyncio.create_task(self._collect_garbage()))
+        if self.settings.notifications.enabled:
+            self._start_deliveries()
+
+    def _start_deliveries(self) -> None:
+        settings = self.settings.notifications
+        # Redirects are not followed: a subscriber answers for its own URL only.
+        self._http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
+        webhook = WebhookSender(self._http)
+        senders: dict[str, Sender] = {
+            "http": webhook,
+            "https": webhook,
+            "queue": QueueSender(self.service),
+        }
+        self.deliveries = DeliveryEngine(self.store, self.service, settings, senders, self._clock)
+        confirmations = Confirmations(self._signer, self._http, self._clock)
+        self._confirmations = confirmations
+        self.service.subscriptions.confirmation_wanted = confirmations.wanted
+        self._tasks.append(asyncio.create_task(self.deliveries.run()))
 
     async def stop(self) -> None:
         """Stop the background tasks, then close the store."""
@@ -60,6 +97,10 @@ class Herald:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.deliveries is not None:
+            await self._confirmations.stop()
+            await self._http.aclose()
+            self.deliveries = None
         await self.identify.stop()
         await self.store.close()
 

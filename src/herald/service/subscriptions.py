@@ -174,9 +174,7 @@ class Subscriptions:
         await self._store.delete_subscription(caller.project, queue, subscription_id)
 
     @action("subscription:confirm")
-    async def confirm(
-        self, caller: Caller, queue: str, subscription_id: str, body: bytes
-    ) -> None:
+    async def confirm(self, caller: Caller, queue: str, subscription_id: str, body: bytes) -> None:
         """Mark the subscription confirmed or not, as `{"confirmed": bool}` says."""
         document = _document(body, 'The request body is empty: expected {"confirmed": bool}.')
         confirmed = document.get("confirmed")
@@ -203,9 +201,10 @@ class Subscriptions:
     def _ttl(self, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise errors.InvalidRequest("The TTL of a subscription must be an integer.")
-        if value < self._limits.min_subscription_ttl:
+        low = self._limits.min_subscription_ttl
+        if value < low:
             raise errors.InvalidRequest(
-                f"The TTL for a subscription must be at least {self._limits.min_subscription_ttl} seconds long."
+                f"The TTL for a subscription must be at least {low} seconds long."
             )
         return value
 

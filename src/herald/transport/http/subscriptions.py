@@ -44,18 +44,14 @@ async def list_subscriptions(svc: Service, req: Request, queue: str) -> Response
 async def get_subscription(
     svc: Service, req: Request, queue: str, subscription_id: str
 ) -> Response:
-    found: SubscriptionView = await svc.subscriptions.get(
-        req.caller, queue, subscription_id
-    )
+    found: SubscriptionView = await svc.subscriptions.get(req.caller, queue, subscription_id)
     return json_response(200, found)
 
 
 async def update_subscription(
     svc: Service, req: Request, queue: str, subscription_id: str
 ) -> Response:
-    await svc.subscriptions.update(
-        req.caller, queue, subscription_id, await _body(svc, req)
-    )
+    await svc.subscriptions.update(req.caller, queue, subscription_id, await _body(svc, req))
     return empty(204, subscription_href(req.root, queue, subscription_id))
 
 
@@ -69,7 +65,5 @@ async def delete_subscription(
 async def confirm_subscription(
     svc: Service, req: Request, queue: str, subscription_id: str
 ) -> Response:
-    await svc.subscriptions.confirm(
-        req.caller, queue, subscription_id, await _body(svc, req)
-    )
+    await svc.subscriptions.confirm(req.caller, queue, subscription_id, await _body(svc, req))
     return empty(204, subscription_href(req.root, queue, subscription_id) + "/confirm")
