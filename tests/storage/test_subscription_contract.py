@@ -111,7 +111,7 @@ async def test_subscriptions_are_listed_by_id_after_an_exclusive_marker(store: S
     assert await store.list_subscriptions(P, "q", marker="e", limit=10, now=T0) == []
     # Expired ones are left out, wherever they fall.
     live = await store.list_subscriptions(P, "q", marker=None, limit=10, now=T0 + 102)
-    assert [s.id for s in live] == ["d", "e"]
+    assert [s.id for s in live] == ["b", "d"]
     assert await store.list_subscriptions(P, "nothing", marker=None, limit=10, now=T0) == []
 
 
@@ -333,19 +333,21 @@ async def test_leases_go_by_due_then_id_and_exclude_others_until_they_lapse(
     store: Store,
 ) -> None:
     await subscribe(store, subscription("a1"))
-    ids = await post(store, "q", *range(5))
+    # More than nine, so that ids ordered as text would show.
+    ids = await post(store, "q", *range(12))
     (delayed,) = await post(store, "q", "d", delay=5, now=T0 - 10)
     first = await store.lease_deliveries(T0, 2, 30)
     assert [d.message_id for d in first] == [delayed, ids[0]]
     assert all(d.due == T0 + 30 for d in first)
-    second = await store.lease_deliveries(T0 + 1, 10, 30)
+    second = await store.lease_deliveries(T0 + 1, 20, 30)
     assert [d.message_id for d in second] == ids[1:]
     assert await store.lease_deliveries(T0 + 29, 10, 30) == []
-    # A lease that lapses hands the deliveries out again, in the same order.
+    # A lease that lapses hands the deliveries out again; due alike, they go
+    # in the order they were written.
     again = await store.lease_deliveries(T0 + 30, 10, 30)
-    assert [d.message_id for d in again] == [delayed, ids[0]]
-    assert [d.id for d in again] == [d.id for d in first]
-    assert (await store.count_deliveries(T0 + 30))[0] == 6
+    assert [d.message_id for d in again] == [ids[0], delayed]
+    assert [d.id for d in again] == [first[1].id, first[0].id]
+    assert (await store.count_deliveries(T0 + 30))[0] == 13
 
 
 async def test_concurrent_leasers_never_share_a_delivery(store: Store) -> None:

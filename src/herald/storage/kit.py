@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from herald.model import ApiKeyRecord, StoredMessage
+from herald.model import ApiKeyRecord, Delivery, NewMessage, StoredMessage, Subscription
 
 DURABILITIES = ("full", "normal")
 
@@ -25,6 +25,14 @@ MESSAGE_COLUMNS = "id, body, ttl, created, claim_id, claim_expires, claim_count"
 
 API_KEY_COLUMNS = "id, secret_hash, project, roles, created, expires, revoked"
 """The columns `api_key_from_row` reads, in its order, for the SQL drivers."""
+
+SUBSCRIPTION_COLUMNS = "id, project, source, subscriber, options, ttl, renewed, expires, confirmed"
+"""The columns `subscription_from_row` reads, in its order, for the SQL drivers."""
+
+DELIVERY_COLUMNS = (
+    "id, project, source, subscription_id, message_id, body, ttl, posted, attempts, due"
+)
+"""The columns `delivery_from_row` reads, in its order, for the SQL drivers."""
 
 
 def check_durability(durability: str) -> str:
@@ -101,3 +109,71 @@ def prefix_end(prefix: str) -> str | None:
         if point <= 0x10FFFF:
             return "".join(chars) + chr(point)
     return None
+
+
+def subscription_from_row(row: Sequence[Any]) -> Subscription:
+    """A row of `SUBSCRIPTION_COLUMNS` as a subscription; options are JSON bytes or text."""
+    return Subscription(
+        id=row[0],
+        project=row[1],
+        source=row[2],
+        subscriber=row[3],
+        options=decode_metadata(row[4]),
+        ttl=row[5],
+        renewed=row[6],
+        expires=row[7],
+        confirmed=bool(row[8]),
+    )
+
+
+def subscription_row(sub: Subscription) -> tuple[Any, ...]:
+    """The values of `SUBSCRIPTION_COLUMNS` for a subscription, options encoded."""
+    return (
+        sub.id,
+        sub.project,
+        sub.source,
+        sub.subscriber,
+        encode_json(sub.options),
+        sub.ttl,
+        sub.renewed,
+        sub.expires,
+        sub.confirmed,
+    )
+
+
+def replacement(old: Subscription, new: Subscription) -> Subscription:
+    """What an update stores: `new`, under the id, project and source of `old`."""
+    if (new.id, new.project, new.source) == (old.id, old.project, old.source):
+        return new
+    return msgspec.structs.replace(new, id=old.id, project=old.project, source=old.source)
+
+
+def delivery_from_row(row: Sequence[Any]) -> Delivery:
+    """A row of `DELIVERY_COLUMNS` as a delivery."""
+    return Delivery(
+        id=str(row[0]),
+        project=row[1],
+        source=row[2],
+        subscription_id=row[3],
+        message_id=str(row[4]),
+        body=msgspec.Raw(row[5]),
+        ttl=row[6],
+        posted=row[7],
+        attempts=row[8],
+        due=row[9],
+    )
+
+
+def owed(
+    subscription_ids: Sequence[str],
+    message_ids: Sequence[int],
+    made: Sequence[NewMessage],
+    now: float,
+) -> list[tuple[str, int, bytes, int, float]]:
+    """The outbox entries of a post: (subscription id, message id, body, ttl, due) for
+    each message, and within it each subscription, in that order."""
+    return [
+        (sub_id, message_id, bytes(m.body), m.ttl, now + m.delay)
+        for message_id, m in zip(message_ids, made, strict=True)
+        for sub_id in subscription_ids
+    ]

@@ -15,7 +15,7 @@ from herald.storage.kit import (
     row_id,
     row_ids,
 )
-from herald.storage.sqlite import claims, queues
+from herald.storage.sqlite import claims, deliveries, queues, subscriptions
 from herald.storage.sqlite.sql import BATCH, marks
 
 _INSERT = (
@@ -50,7 +50,11 @@ def post(
         last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
     assert last is not None
     # AUTOINCREMENT under the write lock hands out consecutive ids.
-    return [str(i) for i in range(last - len(rows) + 1, last + 1)]
+    ids = range(last - len(rows) + 1, last + 1)
+    subscribed = subscriptions.live_ids(conn, project, queue, now)
+    if subscribed:
+        deliveries.owe(conn, project, queue, subscribed, ids, made, now)
+    return [str(i) for i in ids]
 
 
 def page(

@@ -8,6 +8,7 @@ from typing import Any
 
 from herald.model import MessageRef, QueueEntry, QueueStats
 from herald.storage.kit import decode_metadata, encode_json, prefix_end
+from herald.storage.sqlite import subscriptions
 
 
 def find(conn: sqlite3.Connection, project: str, name: str) -> int | None:
@@ -64,7 +65,8 @@ def update_metadata(
 
 
 def delete(conn: sqlite3.Connection, project: str, name: str) -> None:
-    """Remove the queue with its messages and claims."""
+    """Remove the queue with its messages, claims, subscriptions and what is owed to them."""
+    subscriptions.purge(conn, project, name)
     queue_id = find(conn, project, name)
     if queue_id is not None:
         purge(conn, queue_id)

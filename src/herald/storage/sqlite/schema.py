@@ -63,6 +63,40 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX api_keys_by_project ON api_keys (project, created, id);
     """,
+    # Subscriptions belong to a (project, source queue) whether or not the
+    # queue has a row yet. Subscribers are unique among live subscriptions
+    # only, which no index can say: the writer thread checks. Deliveries are
+    # the outbox posts write; a lease seeks by (due, id).
+    """
+    CREATE TABLE subscriptions (
+        id TEXT NOT NULL,
+        project TEXT NOT NULL,
+        source TEXT NOT NULL,
+        subscriber TEXT NOT NULL,
+        options BLOB NOT NULL,
+        ttl INTEGER NOT NULL,
+        renewed REAL NOT NULL,
+        expires REAL NOT NULL,
+        confirmed INTEGER NOT NULL,
+        PRIMARY KEY (project, source, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX subscriptions_by_subscriber ON subscriptions (project, source, subscriber);
+    CREATE INDEX subscriptions_by_expiry ON subscriptions (expires);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        source TEXT NOT NULL,
+        subscription_id TEXT NOT NULL,
+        message_id INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        ttl INTEGER NOT NULL,
+        posted REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        due REAL NOT NULL
+    );
+    CREATE INDEX deliveries_by_due ON deliveries (due, id);
+    CREATE INDEX deliveries_by_subscription ON deliveries (project, source, subscription_id);
+    """,
 ]
 
 

@@ -26,14 +26,21 @@ from herald.model import (
 )
 from herald.storage.base import DeleteOutcome, Plan, Prepare, Store
 from herald.storage.kit import check_durability, encode_json
-from herald.storage.sqlite import apikeys, claims, messages, queues
+from herald.storage.sqlite import (
+    apikeys,
+    claims,
+    deliveries,
+    messages,
+    queues,
+    subscriptions,
+)
 from herald.storage.sqlite.schema import migrate
 from herald.storage.sqlite.sql import BATCH
 from herald.storage.sqlite.worker import SQLiteWorker
 
 
 class SQLiteStore(Store):
-    """Queues, messages and claims in one SQLite database file."""
+    """Queues, messages, claims, subscriptions and the outbox in one SQLite database file."""
 
     def __init__(self, path: str, *, durability: str = "full") -> None:
         self.path = path
@@ -233,20 +240,24 @@ class SQLiteStore(Store):
     async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
         return await self._writer.run(lambda c: apikeys.revoke(c, key_id, now))
 
-    # Subscriptions and deliveries: not written yet on this driver.
+    # Subscriptions
 
     async def create_subscription(self, sub: Subscription, now: float) -> tuple[Subscription, bool]:
-        raise NotImplementedError
+        return await self._writer.run(lambda c: subscriptions.create(c, sub, now))
 
     async def get_subscription(
         self, project: str, source: str, subscription_id: str, now: float
     ) -> Subscription | None:
-        raise NotImplementedError
+        return await self._reader.run(
+            lambda c: subscriptions.get(c, project, source, subscription_id, now)
+        )
 
     async def list_subscriptions(
         self, project: str, source: str, *, marker: str | None, limit: int, now: float
     ) -> list[Subscription]:
-        raise NotImplementedError
+        return await self._reader.run(
+            lambda c: subscriptions.page(c, project, source, marker, limit, now)
+        )
 
     async def update_subscription(
         self,
@@ -256,31 +267,39 @@ class SQLiteStore(Store):
         change: Callable[[Subscription], Subscription],
         now: float,
     ) -> Subscription | None:
-        raise NotImplementedError
+        return await self._writer.run(
+            lambda c: subscriptions.update(c, project, source, subscription_id, change, now)
+        )
 
     async def delete_subscription(self, project: str, source: str, subscription_id: str) -> None:
-        raise NotImplementedError
+        await self._writer.run(lambda c: subscriptions.delete(c, project, source, subscription_id))
 
     async def purge_subscriptions(self, project: str, source: str) -> None:
-        raise NotImplementedError
+        await self._writer.run(lambda c: subscriptions.purge(c, project, source))
+
+    # Deliveries
 
     async def lease_deliveries(self, now: float, limit: int, lease: float) -> list[Delivery]:
-        raise NotImplementedError
+        return await self._writer.run(lambda c: deliveries.lease(c, now, limit, lease))
 
     async def retry_delivery(self, delivery_id: str, attempts: int, due: float) -> None:
-        raise NotImplementedError
+        await self._writer.run(lambda c: deliveries.retry(c, delivery_id, attempts, due))
 
     async def finish_delivery(self, delivery_id: str) -> None:
-        raise NotImplementedError
+        await self._writer.run(lambda c: deliveries.finish(c, delivery_id))
 
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:
-        raise NotImplementedError
+        return await self._reader.run(deliveries.count)
 
     # Housekeeping
 
     async def collect_garbage(self, now: float) -> int:
         def job(conn: sqlite3.Connection) -> int:
-            return messages.delete_expired(conn, now) + claims.end_expired(conn, None, now)
+            return (
+                messages.delete_expired(conn, now)
+                + claims.end_expired(conn, None, now)
+                + subscriptions.delete_expired(conn, now)
+            )
 
         # Small batches keep each write transaction short; loop until clean.
         total = 0
