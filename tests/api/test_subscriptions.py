@@ -281,9 +281,7 @@ def test_purge_messages_keeps_subscriptions(api: httpx.Client) -> None:
     assert len(api.get("/v2/queues/q/subscriptions").json()["subscriptions"]) == 1
 
 
-def test_projects_do_not_see_each_others_subscriptions(
-    api: httpx.Client, server_url: str
-) -> None:
+def test_projects_do_not_see_each_others_subscriptions(api: httpx.Client, server_url: str) -> None:
     sid = subscribe(api, "q")
     with httpx.Client(base_url=server_url, headers={**api.headers, "X-Project-ID": "other"}) as o:
         assert_error(o.get(f"/v2/queues/q/subscriptions/{sid}"), 404)

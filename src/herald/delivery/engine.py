@@ -181,16 +181,16 @@ class DeliveryEngine:
             )
         else:
             outcome = await sender.send(_notification(sub, delivery, body))
-        now = self._clock()
         if outcome is Outcome.DELIVERED:
             self.counters.successes += 1
-            self.counters.lag[sub.id] = now - delivery.posted
+            self.counters.lag[sub.id] = self._clock() - delivery.posted
             await self._finish(delivery, "delivered")
             return None
         self.counters.failures += 1
         if outcome is Outcome.RETRY:
             delays = (await self._retry_policy(sub)).delays()
             if delivery.attempts < len(delays):
+                # Counted from when the attempt began, so a slow answer does not stretch it.
                 due = now + delays[delivery.attempts]
                 self.counters.retries += 1
                 await self._store.retry_delivery(delivery.id, delivery.attempts + 1, due)
