@@ -12,17 +12,18 @@ import logging
 import time
 from collections.abc import Callable
 
-import httpx
-
 from herald.auth.apikeys import ApiKeyAuth
 from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
 from herald.delivery.confirmation import Confirmations
 from herald.delivery.engine import DeliveryEngine
-from herald.delivery.senders import QueueSender, Sender, WebhookSender
+from herald.delivery.mailto import Mailer
+from herald.delivery.senders import MailDelivery, QueueDelivery, Sender, WebhookDelivery
+from herald.delivery.webhook import WebhookSender
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
-from herald.service import BodyCipher, Service, SubscriptionRules
+from herald.service import BodyCipher, Service
+from herald.service.subscribers import HostRule
 from herald.storage.base import Store
 from herald.storage.factory import open_store
 
@@ -41,11 +42,6 @@ class Herald:
         policy = load_policy(settings.policy_file)
         key, old_keys = settings.encryption.keys()
         cipher = BodyCipher(key, old_keys)
-        notifications = settings.notifications
-        rules = SubscriptionRules(
-            subscriber_types=tuple(notifications.subscriber_types),
-            require_confirmation=notifications.require_confirmation,
-        )
         self.service = Service(
             store,
             settings.limits,
@@ -53,7 +49,7 @@ class Herald:
             policy=policy,
             signer=signer,
             cipher=cipher,
-            subscription_rules=rules,
+            notifications=settings.notifications,
         )
         self._signer = signer
         self._clock = clock
@@ -75,18 +71,19 @@ class Herald:
 
     def _start_deliveries(self) -> None:
         settings = self.settings.notifications
-        # Redirects are not followed: a subscriber answers for its own URL only.
-        self._http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
-        webhook = WebhookSender(self._http)
+        self._webhook = WebhookSender(settings)
+        self._mailer = Mailer(settings)
         senders: dict[str, Sender] = {
-            "http": webhook,
-            "https": webhook,
-            "queue": QueueSender(self.service),
+            "webhook": WebhookDelivery(self._webhook),
+            "queue": QueueDelivery(self.service),
         }
+        if self._mailer.enabled:
+            senders["mailto"] = MailDelivery(self._mailer)
         self.deliveries = DeliveryEngine(self.store, self.service, settings, senders, self._clock)
-        confirmations = Confirmations(self._signer, self._http, self._clock)
-        self._confirmations = confirmations
-        self.service.subscriptions.confirmation_wanted = confirmations.wanted
+        self._confirmations = Confirmations(
+            self._signer, self._webhook, HostRule(settings), self._clock
+        )
+        self.service.subscriptions.confirmation_wanted = self._confirmations.wanted
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
 
     async def stop(self) -> None:
@@ -99,7 +96,8 @@ class Herald:
         self._tasks.clear()
         if self.deliveries is not None:
             await self._confirmations.stop()
-            await self._http.aclose()
+            await self._webhook.aclose()
+            await self._mailer.aclose()
             self.deliveries = None
         await self.identify.stop()
         await self.store.close()

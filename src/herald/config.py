@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
+import re
 import tomllib
 import typing
+import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -81,45 +84,6 @@ class ApiKeySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("apikey cache_seconds must be from 0 to 3600")
 
 
-SUBSCRIBER_TYPES = ["http", "https", "mailto", "trust+http", "trust+https", "queue"]
-
-
-class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The delivery engine: whether it runs, how much it does at once, and what it accepts.
-
-    `lease` is how long a delivery taken by one process is hidden from the
-    others; a process that dies mid-delivery delays it that long, never loses it."""
-
-    enabled: bool = True
-    concurrency: int = 10
-    lease: float = 60.0
-    batch_size: int = 100
-    poll_interval: float = 1.0
-    timeout: float = 10.0
-    require_confirmation: bool = False
-    subscriber_types: list[str] = msgspec.field(default_factory=lambda: list(SUBSCRIBER_TYPES))
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.concurrency <= 1000:
-            raise ValueError("notifications concurrency must be from 1 to 1000")
-        if not 1 <= self.batch_size <= 10000:
-            raise ValueError("notifications batch_size must be from 1 to 10000")
-        if not 0 < self.poll_interval <= 60:
-            raise ValueError("notifications poll_interval must be above 0 and at most 60 seconds")
-        if not 0 < self.timeout <= 300:
-            raise ValueError("notifications timeout must be above 0 and at most 300 seconds")
-        # A lease shorter than a send's timeout lets another process take it mid-send.
-        if not self.timeout < self.lease <= 86400:
-            raise ValueError(
-                "notifications lease must be longer than timeout and at most 86400 seconds"
-            )
-        unknown = sorted(set(self.subscriber_types) - set(SUBSCRIBER_TYPES))
-        if unknown:
-            raise ValueError(
-                f"notifications subscriber_types {unknown} unknown: choose among {SUBSCRIBER_TYPES}"
-            )
-
-
 ENCRYPTION_KEY_BYTES = 32
 
 
@@ -156,6 +120,121 @@ def decode_key(text: str, name: str) -> bytes:
             f"{name} must be base64 of {ENCRYPTION_KEY_BYTES} bytes, not of {len(key)}"
         )
     return key
+
+
+SUBSCRIBER_TYPES = ("http", "https", "mailto", "trust+http", "trust+https", "queue")
+
+
+class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where notifications may go and how they get there.
+
+    By default any subscriber URL of an allowed scheme is delivered to, as Zaqar
+    does; `deny_private` and `allow_hosts` lock webhook targets down (see
+    docs/security.md). The delivery engine runs when `enabled`: `concurrency` sends at
+    once, up to `batch_size` deliveries held, each hidden from other processes for
+    `lease` seconds (a process that dies mid-delivery delays it that long, never loses
+    it), the outbox looked at every `poll_interval` seconds when idle."""
+
+    enabled: bool = True
+    concurrency: int = 10
+    lease: float = 60.0
+    batch_size: int = 100
+    poll_interval: float = 1.0
+    require_confirmation: bool = False
+    subscriber_types: list[str] = msgspec.field(default_factory=lambda: list(SUBSCRIBER_TYPES))
+    # Refuse webhook targets on loopback, private, link-local, multicast, reserved
+    # or unspecified addresses, checked again after every DNS resolution.
+    deny_private: bool = False
+    # When set, webhooks go only to these hosts: a name ("hooks.example.com"), a
+    # suffix ("*.example.com" or ".example.com"), an address or a network ("10.2.0.0/16").
+    allow_hosts: list[str] = msgspec.field(default_factory=list)
+    webhook_timeout: float = 10.0
+    # smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://…; "" = no e-mail.
+    smtp_url: str = ""
+    smtp_from: str = ""
+    smtp_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        unknown = [kind for kind in self.subscriber_types if kind not in SUBSCRIBER_TYPES]
+        if unknown:
+            raise ValueError(
+                f"notifications subscriber_types may hold only {', '.join(SUBSCRIBER_TYPES)}, "
+                f"not {', '.join(unknown)}"
+            )
+        for pattern in self.allow_hosts:
+            host_pattern(pattern)
+        for name in ("webhook_timeout", "smtp_timeout"):
+            if not 0 < getattr(self, name) <= 300:
+                raise ValueError(f"notifications {name} must be above 0 and at most 300 seconds")
+        if not 1 <= self.concurrency <= 1000:
+            raise ValueError("notifications concurrency must be from 1 to 1000")
+        if not 1 <= self.batch_size <= 10000:
+            raise ValueError("notifications batch_size must be from 1 to 10000")
+        if not 0 < self.poll_interval <= 60:
+            raise ValueError("notifications poll_interval must be above 0 and at most 60 seconds")
+        # A lease no longer than a send may take lets another process take it mid-send.
+        longest = max(self.webhook_timeout, self.smtp_timeout)
+        if not longest < self.lease <= 86400:
+            raise ValueError(
+                "notifications lease must be longer than webhook_timeout and smtp_timeout, "
+                "and at most 86400 seconds"
+            )
+        if self.smtp_url:
+            smtp_address(self.smtp_url)
+            if "@" not in self.smtp_from:
+                raise ValueError(
+                    "notifications smtp_url needs smtp_from, the address e-mail is sent from"
+                )
+
+
+def host_pattern(pattern: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An `allow_hosts` entry as it is matched: a network, or a lower-case name or suffix."""
+    text = pattern.strip().lower()
+    try:
+        return ipaddress.ip_network(text.strip("[]"), strict=False)
+    except ValueError:
+        pass
+    name = text.removeprefix("*")
+    if not name or not all(_LABEL.fullmatch(label) for label in name.removeprefix(".").split(".")):
+        raise ValueError(
+            f"notifications allow_hosts entry {pattern!r} is not a host name, "
+            "a *.suffix, an address or a network"
+        )
+    return name
+
+
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+class SmtpAddress(msgspec.Struct, frozen=True, kw_only=True):
+    """Where `smtp_url` says the relay is, and how to log in to it."""
+
+    host: str
+    port: int
+    tls: Literal["implicit", "starttls"]
+    username: str = ""
+    password: str = ""
+
+
+def smtp_address(url: str) -> SmtpAddress:
+    """`smtp_url` read; the error never repeats the URL, which may hold a password."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(
+            "notifications smtp_url must be smtp://[user:password@]host[:port] or smtps://..."
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("notifications smtp_url has a port that is not a number") from None
+    implicit = parts.scheme == "smtps"
+    return SmtpAddress(
+        host=parts.hostname,
+        port=port or (465 if implicit else 25),
+        tls="implicit" if implicit else "starttls",
+        username=urllib.parse.unquote(parts.username or ""),
+        password=urllib.parse.unquote(parts.password or ""),
+    )
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

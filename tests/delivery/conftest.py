@@ -12,7 +12,7 @@ from support import FakeClock, make_settings, running_app
 from webhook_receiver import Receiver, webhook_receiver
 
 # Engines look at the outbox often, so that tests wait on deliveries, not on polls.
-FAST = {"notifications_poll_interval": 0.02, "notifications_timeout": 5.0}
+FAST = {"notifications_poll_interval": 0.02, "notifications_webhook_timeout": 5.0}
 
 
 @pytest.fixture

@@ -48,10 +48,17 @@ def barrier(api: httpx.Client, receiver: Receiver, queue: str = "barrier") -> No
 def test_webhook_gets_zaqar_payload_in_order(delivering: ServerFactory, receiver: Receiver) -> None:
     api = client(delivering())
     subscribe(api, "orders", receiver.url("/hook"), post_headers={"X-Token": "t"})
-    post(api, "orders", *({"body": {"n": i}, "ttl": 300} for i in range(5)))
+    ids = post(api, "orders", *({"body": {"n": i}, "ttl": 300} for i in range(5)))
     got = receiver.wait_for("/hook", 5)
+    # Zaqar's notification, and the message id, so that a receiver can drop a duplicate.
     assert [r.body for r in got] == [
-        {"body": {"n": i}, "ttl": 300, "queue_name": "orders", "Message_Type": "Notification"}
+        {
+            "ttl": 300,
+            "body": {"n": i},
+            "id": ids[i],
+            "Message_Type": "Notification",
+            "queue_name": "orders",
+        }
         for i in range(5)
     ]
     assert got[0].headers["X-Token"] == "t"

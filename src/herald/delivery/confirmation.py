@@ -7,67 +7,55 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-import httpx
-import msgspec
-
+from herald import errors
 from herald.auth.signed_urls import DEFAULT_LIFETIME, Signer, grant
+from herald.delivery.payload import confirmation, confirmation_request
+from herald.delivery.webhook import WebhookSender
 from herald.model import Subscription
-from herald.service.subscribers import WEBHOOK_SCHEMES, scheme_of
+from herald.service.subscribers import HostRule, check_subscriber, webhook_options
 from herald.service.topics import is_topic_project, owner_project
 
 log = logging.getLogger("herald.delivery")
-_encode = msgspec.json.Encoder().encode
 
 
 def confirm_path(sub: Subscription) -> str:
+    """The path that confirms the subscription: under /v2/topics for a topic's."""
     root = "/v2/topics" if is_topic_project(sub.project) else "/v2/queues"
     return f"{root}/{sub.source}/subscriptions/{sub.id}/confirm"
 
 
-def confirmation_message(
-    sub: Subscription, subscribe: bool, signer: Signer, now: float
-) -> dict[str, Any]:
-    """Zaqar's confirmation document: the signed PUT that confirms, and the bodies to send."""
-    expires = datetime.fromtimestamp(now + DEFAULT_LIFETIME, UTC).replace(tzinfo=None)
-    signed = signer.sign(grant([confirm_path(sub)], ["PUT"], owner_project(sub.project), expires))
-    kind = "SubscriptionConfirmation" if subscribe else "UnsubscribeConfirmation"
-    verb = "subscribe to" if subscribe else "unsubscribe from"
-    return {
-        "Message_Type": kind,
-        "Message": f"You have chosen to {verb} the queue: {sub.source}",
-        "URL-Signature": signed.signature,
-        "URL-Methods": signed.methods[0],
-        "URL-Paths": signed.paths[0],
-        "URL-Expires": signed.expires,
-        "X-Project-ID": signed.project,
-        "SubscribeBody": {"confirmed": True},
-        "UnsubscribeBody": {"confirmed": False},
-        "queue_name": sub.source,
-    }
-
-
 class Confirmations:
-    """Sends confirmation requests in the background; a lost one is sent again when the
-    client subscribes again (an unconfirmed duplicate re-sends it)."""
+    """Sends confirmation notices to webhook subscribers in the background. One that is
+    lost is sent again when the client subscribes again (an unconfirmed duplicate re-sends
+    it), as with Zaqar."""
 
     def __init__(
-        self, signer: Signer, client: httpx.AsyncClient, clock: Callable[[], float] = time.time
+        self,
+        signer: Signer,
+        webhook: WebhookSender,
+        hosts: HostRule,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._signer = signer
-        self._client = client
+        self._webhook = webhook
+        self._hosts = hosts
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wanted(self, sub: Subscription, subscribe: bool) -> None:
-        if scheme_of(sub.subscriber) not in WEBHOOK_SCHEMES:
-            return
         task = asyncio.get_running_loop().create_task(self.send(sub, subscribe))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def send(self, sub: Subscription, subscribe: bool) -> None:
+        try:
+            subscriber = check_subscriber(sub.subscriber, self._hosts)
+        except errors.InvalidRequest:
+            return
+        if subscriber.sink not in ("webhook", "trust"):
+            log.info("subscription %s: no confirmation is sent to %s", sub.id, subscriber.sink)
+            return
         if not self._signer.enabled:
             log.warning(
                 "subscription %s needs confirming, but without [signed_url] secret_key "
@@ -75,16 +63,20 @@ class Confirmations:
                 sub.id,
             )
             return
-        document = confirmation_message(sub, subscribe, self._signer, self._clock())
-        url = sub.subscriber.removeprefix("trust+")
-        try:
-            answer = await self._client.post(
-                url, content=_encode(document), headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            log.warning("confirmation of subscription %s not sent: %s", sub.id, exc)
-            return
-        log.info("confirmation of subscription %s sent: %d", sub.id, answer.status_code)
+        now = self._clock()
+        expires = datetime.fromtimestamp(now + DEFAULT_LIFETIME, UTC).replace(tzinfo=None)
+        signed = self._signer.sign(
+            grant([confirm_path(sub)], ["PUT"], owner_project(sub.project), expires)
+        )
+        notice = confirmation(sub.source, signed, unsubscribed=not subscribe)
+        options = webhook_options(sub.options)
+        outcome = await self._webhook.send(
+            subscriber,
+            confirmation_request(notice, options),
+            now=now,
+            signing_secret=options.signing_secret,
+        )
+        log.info("confirmation notice of subscription %s: %s", sub.id, outcome.reason)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

@@ -15,28 +15,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import msgspec
 
 from herald import errors
 from herald.config import NotificationSettings
 from herald.delivery.counters import DeliveryCounters
-from herald.delivery.outcome import Notification, Outcome
-from herald.delivery.senders import Sender
-from herald.identity import Caller
+from herald.delivery.outcome import Outcome
+from herald.delivery.payload import NotifiedMessage
+from herald.delivery.senders import Sender, post_into
 from herald.model import Delivery, StoredMessage, Subscription
 from herald.service import Service
 from herald.service.filters import compile_policy
 from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
-from herald.service.subscribers import QUEUE_SCHEME, scheme_of
-from herald.service.topics import owner_project
+from herald.service.subscribers import HostRule, check_subscriber
 from herald.storage.base import Store
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
-_encode = msgspec.json.Encoder().encode
 
 
 class DeliveryEngine:
@@ -54,6 +51,7 @@ class DeliveryEngine:
         self._service = service
         self._settings = settings
         self._senders = senders
+        self._hosts = HostRule(settings)
         self._clock = clock
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._chains: dict[str, collections.deque[Delivery]] = {}
@@ -156,10 +154,11 @@ class DeliveryEngine:
             self.counters.expired += 1
             await self._finish(delivery, "message expired")
             return None
+        # A queue subscriber is the project's own queue: nobody else to ask.
         if (
             self._settings.require_confirmation
             and not sub.confirmed
-            and scheme_of(sub.subscriber) != QUEUE_SCHEME
+            and not sub.subscriber.startswith("queue:")
         ):
             self.counters.unconfirmed += 1
             await self._finish(delivery, "subscription not confirmed")
@@ -170,34 +169,43 @@ class DeliveryEngine:
             self.counters.filtered += 1
             await self._finish(delivery, "filtered out")
             return None
-        sender = self._senders.get(scheme_of(sub.subscriber))
         self.counters.attempts += 1
-        if sender is None:
-            outcome = Outcome.REFUSED
-            log.warning(
-                "subscription %s: this server has no sender for %s subscribers",
-                sub.id,
-                scheme_of(sub.subscriber),
-            )
-        else:
-            outcome = await sender.send(_notification(sub, delivery, body))
-        if outcome is Outcome.DELIVERED:
+        outcome = await self._send(sub, delivery, body, now)
+        if outcome.delivered:
             self.counters.successes += 1
             self.counters.lag[sub.id] = self._clock() - delivery.posted
-            await self._finish(delivery, "delivered")
+            await self._finish(delivery, outcome.reason)
             return None
         self.counters.failures += 1
-        if outcome is Outcome.RETRY:
+        if outcome.retryable:
             delays = (await self._retry_policy(sub)).delays()
             if delivery.attempts < len(delays):
-                # Counted from when the attempt began, so a slow answer does not stretch it.
-                due = now + delays[delivery.attempts]
+                # Counted from when the attempt began, so a slow answer does not stretch it;
+                # a subscriber's Retry-After may only lengthen the wait.
+                wait = max(float(delays[delivery.attempts]), getattr(outcome, "retry_after", 0.0))
+                due = now + wait
                 self.counters.retries += 1
                 await self._store.retry_delivery(delivery.id, delivery.attempts + 1, due)
-                _log(delivery, f"failed, retry {delivery.attempts + 1} in {due - now:g} s")
+                _log(delivery, f"{outcome.reason}; retry {delivery.attempts + 1} in {wait:g} s")
                 return due
         await self._give_up(sub, delivery, body, outcome)
         return None
+
+    async def _send(
+        self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, now: float
+    ) -> Outcome:
+        try:
+            subscriber = check_subscriber(sub.subscriber, self._hosts)
+        except errors.InvalidRequest as exc:
+            # The operator's rules changed since the subscription was made.
+            return Outcome(verdict="undeliverable", reason=exc.description)
+        sender = self._senders.get(subscriber.sink)
+        if sender is None:
+            return Outcome(
+                verdict="undeliverable", reason=f"this server sends no {subscriber.sink} messages"
+            )
+        message = NotifiedMessage(ttl=delivery.ttl, body=body, id=delivery.message_id)
+        return await sender.send(sub, subscriber, message, now)
 
     async def _give_up(
         self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, outcome: Outcome
@@ -205,18 +213,16 @@ class DeliveryEngine:
         """The subscriber refused the message or retries ran out: to the subscription's
         dead-letter queue if it names one, and counted and logged either way."""
         self.counters.given_up += 1
-        reason = "refused" if outcome is Outcome.REFUSED else "retries exhausted"
+        reason = outcome.reason if not outcome.retryable else f"{outcome.reason}; retries spent"
         target = sub.options.get("dead_letter_queue")
         if isinstance(target, str):
-            caller = Caller(project=owner_project(sub.project), client_id=_DEAD_LETTER_CLIENT)
-            document = {"messages": [{"body": body, "ttl": delivery.ttl}]}
-            try:
-                await self._service.messages.post(caller, target, _encode(document))
-            except errors.HeraldError as exc:
-                log.error("dead-letter queue %s refused delivery %s: %s", target, delivery.id, exc)
-            else:
+            message = NotifiedMessage(ttl=delivery.ttl, body=body)
+            posted = await post_into(self._service, sub.project, target, message)
+            if posted.delivered:
                 self.counters.dead_lettered += 1
-                reason += f", dead-lettered to {target}"
+                reason += f"; dead-lettered to {target}"
+            else:
+                reason += f"; not dead-lettered: {posted.reason}"
         await self._finish(delivery, f"given up ({reason})", level=logging.WARNING)
 
     async def _retry_policy(self, sub: Subscription) -> RetryPolicy:
@@ -235,23 +241,6 @@ class DeliveryEngine:
     async def _finish(self, delivery: Delivery, why: str, level: int = logging.INFO) -> None:
         await self._store.finish_delivery(delivery.id)
         _log(delivery, why, level)
-
-
-_DEAD_LETTER_CLIENT = "6e6f7469-6669-6572-0000-000000000002"
-
-
-def _notification(sub: Subscription, delivery: Delivery, body: msgspec.Raw) -> Notification:
-    options: dict[str, Any] = sub.options
-    return Notification(
-        subscription_id=sub.id,
-        subscriber=sub.subscriber,
-        options=options,
-        project=sub.project,
-        queue=sub.source,
-        message_id=delivery.message_id,
-        body=body,
-        ttl=delivery.ttl,
-    )
 
 
 def _log(delivery: Delivery, what: str, level: int = logging.INFO) -> None:

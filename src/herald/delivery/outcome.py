@@ -1,29 +1,28 @@
-"""What one attempt to hand a message to a subscriber came to."""
+"""How one delivery attempt went, in the terms an engine schedules by."""
 
 from __future__ import annotations
 
-import enum
+from typing import Literal
 
 import msgspec
 
-
-class Outcome(enum.Enum):
-    DELIVERED = "delivered"
-    # Worth another try: the endpoint failed (5xx, 429), timed out or could not be reached.
-    RETRY = "retry"
-    # Never worth another try: the endpoint refused the message (4xx) or cannot be reached
-    # by any sender this server has.
-    REFUSED = "refused"
+Verdict = Literal["delivered", "retry", "failed", "undeliverable"]
 
 
-class Notification(msgspec.Struct, frozen=True, kw_only=True):
-    """A message ready to send: whom to, and what, with the opened body."""
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """The verdict of one attempt: `delivered`; `retry` (worth another attempt by the
+    retry policy); `failed` (the subscriber refused it, another attempt would be refused
+    too); `undeliverable` (this server cannot send it at all). `reason` is for the log
+    and names no secret; `status` is the HTTP status when there was one."""
 
-    subscription_id: str
-    subscriber: str
-    options: dict[str, object]
-    project: str
-    queue: str
-    message_id: str
-    body: msgspec.Raw
-    ttl: int
+    verdict: Verdict
+    reason: str
+    status: int | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.verdict == "delivered"
+
+    @property
+    def retryable(self) -> bool:
+        return self.verdict == "retry"

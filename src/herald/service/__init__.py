@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from herald.auth.policy import Policy
 from herald.auth.signed_urls import Signer
+from herald.config import NotificationSettings
 from herald.model import Limits
 from herald.service.claims import Claims
 from herald.service.context import Context
@@ -21,10 +22,10 @@ from herald.service.messages import Messages
 from herald.service.names import check_queue_name, check_topic_name
 from herald.service.queues import Queues
 from herald.service.sharing import Sharing
-from herald.service.subscriptions import SubscriptionRules, Subscriptions
+from herald.service.subscriptions import Subscriptions
 from herald.storage.base import Store
 
-__all__ = ["BodyCipher", "Service", "SubscriptionRules", "check_queue_name", "check_topic_name"]
+__all__ = ["BodyCipher", "Service", "check_queue_name", "check_topic_name"]
 
 
 class Service:
@@ -39,14 +40,14 @@ class Service:
         policy: Policy | None = None,
         signer: Signer | None = None,
         cipher: BodyCipher | None = None,
-        subscription_rules: SubscriptionRules | None = None,
+        notifications: NotificationSettings | None = None,
     ) -> None:
         context = Context(store, limits, clock, policy or Policy(), cipher or BodyCipher())
         self.limits = limits
         self.queues = Queues(context)
         self.messages = Messages(context)
         self.claims = Claims(context)
-        self.subscriptions = Subscriptions(context, subscription_rules or SubscriptionRules())
+        self.subscriptions = Subscriptions(context, notifications or NotificationSettings())
         self.context = context
         self.sharing = Sharing(context, signer or Signer(""))
         self.health = Health(context, self.queues, self.messages, self.claims)

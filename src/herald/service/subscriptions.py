@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from herald import errors
+from herald.config import NotificationSettings
 from herald.identity import Caller
 from herald.model import Subscription
 from herald.service.access import action
@@ -16,7 +17,7 @@ from herald.service.context import Context
 from herald.service.documents import decode_document
 from herald.service.limits import page_limit
 from herald.service.names import check_marker
-from herald.service.subscribers import SUBSCRIBER_TYPES, check_subscriber
+from herald.service.subscribers import HostRule, check_subscriber
 from herald.service.topics import is_topic_project
 from herald.service.validation import check_subscription_options
 
@@ -27,13 +28,6 @@ _FIELDS = frozenset(("subscriber", "ttl", "options"))
 ConfirmationWanted = Callable[[Subscription, bool], None]
 """Told of a subscription whose subscriber should be asked to confirm (True) or told it
 was unsubscribed (False); the delivery engine sends the message."""
-
-
-class SubscriptionRules(msgspec.Struct, frozen=True, kw_only=True):
-    """The settings subscriptions obey beyond the limits: allowed schemes and confirmation."""
-
-    subscriber_types: tuple[str, ...] = SUBSCRIBER_TYPES
-    require_confirmation: bool = False
 
 
 class SubscriptionView(msgspec.Struct, frozen=True):
@@ -70,12 +64,13 @@ def subscription_view(sub: Subscription, now: float) -> SubscriptionView:
 class Subscriptions:
     """The subscription operations of one service."""
 
-    def __init__(self, context: Context, rules: SubscriptionRules) -> None:
+    def __init__(self, context: Context, settings: NotificationSettings) -> None:
         self._store = context.store
         self.policy = context.policy
         self._limits = context.limits
         self._clock = context.clock
-        self.rules = rules
+        self._hosts = HostRule(settings)
+        self._require_confirmation = settings.require_confirmation
         # Set by the composition root once the delivery engine exists.
         self.confirmation_wanted: ConfirmationWanted | None = None
 
@@ -194,9 +189,16 @@ class Subscriptions:
             self._want_confirmation(changed, False)
 
     def _subscriber(self, value: object, project: str, queue: str) -> str:
+        subscriber = check_subscriber(value, self._hosts)
         # A topic's queue subscribers live in the owner's project, never among topics.
-        loop = None if is_topic_project(project) else queue
-        return check_subscriber(value, self.rules.subscriber_types, loop)
+        if (
+            subscriber.sink == "queue"
+            and subscriber.target == queue
+            and not is_topic_project(project)
+        ):
+            # Each delivery would post a message owed to the same subscription, forever.
+            raise errors.InvalidRequest("A queue cannot be subscribed to itself.")
+        return subscriber.url
 
     def _ttl(self, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -223,7 +225,7 @@ class Subscriptions:
             )
 
     def _want_confirmation(self, sub: Subscription, subscribe: bool) -> None:
-        if self.rules.require_confirmation and self.confirmation_wanted is not None:
+        if self._require_confirmation and self.confirmation_wanted is not None:
             self.confirmation_wanted(sub, subscribe)
 
 

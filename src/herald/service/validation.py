@@ -8,6 +8,7 @@ from herald import errors
 from herald.service.filters import compile_policy
 from herald.service.names import is_queue_name
 from herald.service.retry_policy import parse_retry_policy
+from herald.service.subscribers import webhook_options
 
 
 def check_subscription_options(options: dict[str, Any]) -> None:
@@ -21,11 +22,4 @@ def check_subscription_options(options: dict[str, Any]) -> None:
         raise errors.InvalidRequest(
             "options.dead_letter_queue must be the name of a queue of the same project."
         )
-    headers = options.get("post_headers")
-    if headers is not None and not (
-        isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
-    ):
-        raise errors.InvalidRequest("options.post_headers must be an object of strings.")
-    data = options.get("post_data")
-    if data is not None and not isinstance(data, str):
-        raise errors.InvalidRequest("options.post_data must be a string.")
+    webhook_options(options)

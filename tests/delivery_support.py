@@ -1,0 +1,83 @@
+"""Helpers of the delivery suite: a real HTTP server that records what it is sent and
+answers as each path says, on a free port."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from support import free_port
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: `/status/<n>` answers n, `/slow` answers after a long pause,
+    `/redirect` points at `/status/200`, anything else answers 200."""
+
+    port: int
+    received: list[Received] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def paths(self) -> list[str]:
+        return [request.path for request in self.received]
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A receiver serving in a thread until the block ends."""
+    port = free_port()
+    state = Receiver(port)
+    stop = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            state.received.append(Received(self.path, headers, body))
+            if self.path == "/slow":
+                # Longer than any test's timeout; ends early when the fixture closes.
+                stop.wait(30)
+                status = 200
+            elif self.path == "/redirect":
+                status = 302
+            elif self.path.startswith("/status/"):
+                status = int(self.path.rsplit("/", 1)[1])
+            else:
+                status = 200
+            self.send_response(status)
+            if self.path == "/redirect":
+                self.send_header("Location", "/status/200")
+            if status in (429, 503):
+                self.send_header("Retry-After", "7")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
