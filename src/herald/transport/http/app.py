@@ -16,7 +16,7 @@ from herald.service.topics import as_topics
 from herald.storage.base import Store
 from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
-from herald.transport.http.responses import Response, error_response, json_response
+from herald.transport.http.responses import TOPICS, Response, error_response, json_response
 from herald.transport.http.routes import Router
 
 log = logging.getLogger("herald")
@@ -95,7 +95,7 @@ class HeraldApp:
                 if queue is not None:
                     check_topic_name(queue)
                 request.caller = as_topics(request.caller)
-                request.root = "/v2/topics"
+                request.root = TOPICS
             elif queue is not None:
                 check_queue_name(queue)
         return await handler(self.service, request, **route.params)
