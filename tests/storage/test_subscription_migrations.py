@@ -4,12 +4,16 @@ messages, and posts to their queues start owing deliveries."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 import msgspec
+import pytest
 
+import backends
 from herald.model import NewMessage, Subscription
 from herald.storage.base import Store
+from herald.storage.postgres import PostgresStore, schema
 from herald.storage.sqlite import SQLiteStore
 from herald.storage.sqlite.schema import MIGRATIONS
 
@@ -57,3 +61,33 @@ async def test_a_sqlite_file_from_before_subscriptions_gains_them(tmp_path: Path
         await subscribe_and_post(store)
     finally:
         await store.close()
+
+
+async def test_a_postgres_schema_from_before_subscriptions_gains_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = f"herald_test_{uuid.uuid4().hex[:12]}"
+    if not await backends.create_postgres_database(name):
+        backends.backend_unreachable("PostgreSQL", backends.POSTGRES_HINT)
+    uri = backends.postgres_uri(name) + "?min_size=1"
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+            old = PostgresStore.from_uri(uri)
+            await old.open()
+            await old.create_queue("p", "old", {"kept": True})
+            await old.database.execute(
+                f"INSERT INTO {old.sql.messages} (queue_id, client_id, body, ttl, created, "
+                "expires, available) SELECT id, 'c', '1', 300, $1::float8, $1::float8 + 300, $1 "
+                f"FROM {old.sql.queues}",
+                T0,
+            )
+            await old.close()
+        store = PostgresStore.from_uri(uri)
+        await store.open()
+        try:
+            await subscribe_and_post(store)
+        finally:
+            await store.close()
+    finally:
+        await backends.drop_postgres_database(name)

@@ -59,6 +59,41 @@ MIGRATIONS: list[str] = [
 
     CREATE INDEX api_keys_by_project ON {s}.api_keys (project, created, id);
     """,
+    """
+    CREATE TABLE {s}.subscriptions (
+        project text COLLATE "C" NOT NULL,
+        source text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        subscriber text COLLATE "C" NOT NULL,
+        options json NOT NULL,
+        ttl integer NOT NULL,
+        renewed double precision NOT NULL,
+        expires double precision NOT NULL,
+        confirmed boolean NOT NULL,
+        PRIMARY KEY (project, source, id)
+    );
+
+    CREATE UNIQUE INDEX subscriptions_by_subscriber
+        ON {s}.subscriptions (project, source, subscriber);
+    CREATE INDEX subscriptions_by_expiry ON {s}.subscriptions (expires);
+
+    CREATE TABLE {s}.deliveries (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project text COLLATE "C" NOT NULL,
+        source text COLLATE "C" NOT NULL,
+        subscription_id text COLLATE "C" NOT NULL,
+        message_id bigint NOT NULL,
+        body bytea NOT NULL,
+        ttl integer NOT NULL,
+        posted double precision NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        due double precision NOT NULL
+    ) WITH (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
+
+    CREATE INDEX deliveries_by_due ON {s}.deliveries (due, id);
+    CREATE INDEX deliveries_by_subscription
+        ON {s}.deliveries (project, source, subscription_id);
+    """,
 ]
 # Why these indexes (docs/storage-postgres.md has the long version):
 # - messages (queue_id, claimed, id), the primary key: a queue's unclaimed
@@ -76,6 +111,14 @@ MIGRATIONS: list[str] = [
 # The queue tables churn (insert, claim, delete), hence the eager autovacuum.
 # - api_keys_by_project: `herald keys list --project`, oldest first. Keys are
 #   found by id otherwise; only a hash of each key is stored.
+# - subscriptions (project, source, id), the primary key: a post's look-up of
+#   its queue's live subscriptions, gets and listings by id. The unique
+#   subscriber index makes concurrent creates of one subscriber store one;
+#   since it counts expired rows too, creating and updating remove an expired
+#   holder first.
+# - deliveries_by_due: leases seek the oldest due entries; the outbox churns
+#   like the message table, hence the same eager autovacuum.
+# - deliveries_by_subscription: deleting a subscription takes what it is owed.
 
 
 class SchemaTooNew(RuntimeError):

@@ -11,7 +11,12 @@ wanted and walks the primary key.
 
 from __future__ import annotations
 
-from herald.storage.kit import API_KEY_COLUMNS, MESSAGE_COLUMNS
+from herald.storage.kit import (
+    API_KEY_COLUMNS,
+    DELIVERY_COLUMNS,
+    MESSAGE_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+)
 from herald.storage.postgres.schema import quote_ident
 
 GC_BATCH = 1000
@@ -84,16 +89,30 @@ class Statements:
         # they commit, so ids become visible in order and a reader paging
         # by marker can never step past a message committed later.
         # $3 to $7 are the messages' client ids, times, bodies, ttls and delays.
+        # The same statement writes the outbox: one delivery per message and
+        # subscription live at that message's post time, due when it is.
         self.post = f"""
-            WITH q AS ({queue("id", "FOR NO KEY UPDATE")})
-            INSERT INTO {messages}
-                (queue_id, client_id, body, ttl, created, expires, available)
-            SELECT q.id, m.client_id, m.body, m.ttl, m.now, m.now + m.ttl,
-                   m.now + m.delay
-            FROM q, unnest($3::text[], $4::float8[], $5::bytea[], $6::int4[], $7::int4[])
-                WITH ORDINALITY AS m(client_id, now, body, ttl, delay, n)
-            ORDER BY m.n
-            RETURNING id
+            WITH q AS ({queue("id", "FOR NO KEY UPDATE")}),
+            posted AS (
+                INSERT INTO {messages}
+                    (queue_id, client_id, body, ttl, created, expires, available)
+                SELECT q.id, m.client_id, m.body, m.ttl, m.now, m.now + m.ttl,
+                       m.now + m.delay
+                FROM q, unnest($3::text[], $4::float8[], $5::bytea[], $6::int4[], $7::int4[])
+                    WITH ORDINALITY AS m(client_id, now, body, ttl, delay, n)
+                ORDER BY m.n
+                RETURNING id, body, ttl, created, available
+            ),
+            owed AS (
+                INSERT INTO {s}.deliveries
+                    (project, source, subscription_id, message_id, body, ttl, posted, due)
+                SELECT $1, $2, sub.id, posted.id, posted.body, posted.ttl, posted.created,
+                       posted.available
+                FROM posted JOIN {s}.subscriptions sub
+                    ON sub.project = $1 AND sub.source = $2 AND sub.expires > posted.created
+                ORDER BY posted.id, sub.id
+            )
+            SELECT id FROM posted
             """
         # $3 the ids, $4 now.
         self.get_messages = f"""
@@ -257,6 +276,54 @@ class Statements:
             RETURNING {API_KEY_COLUMNS}
             """
 
+        # Subscriptions: $1 and $2 are the project and the source queue wherever
+        # one is found by them. A subscriber is unique per source among all the
+        # rows, expired ones too, so an expired holder is removed first (by the
+        # statement before, in the same transaction).
+
+        subscriptions, deliveries = f"{s}.subscriptions", f"{s}.deliveries"
+        self.subscriptions, self.deliveries = subscriptions, deliveries
+        # $3 the subscriber, $4 now.
+        self.drop_expired_holder = f"""
+            DELETE FROM {subscriptions}
+            WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires <= $4
+            """
+        self.insert_subscription = f"""
+            INSERT INTO {subscriptions} ({SUBSCRIPTION_COLUMNS})
+            VALUES ($3, $1, $2, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (project, source, subscriber) DO NOTHING RETURNING id
+            """
+        self.subscription_holder = f"""
+            SELECT {SUBSCRIPTION_COLUMNS} FROM {subscriptions}
+            WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires > $4
+            """
+        # $3 the id, $4 now.
+        self.get_subscription = f"""
+            SELECT {SUBSCRIPTION_COLUMNS} FROM {subscriptions}
+            WHERE project = $1 AND source = $2 AND id = $3 AND expires > $4
+            """
+        self.subscription_to_change = self.get_subscription + " FOR UPDATE"
+        # $3 the id, then the new subscriber, options, ttl, renewed, expires, confirmed.
+        self.set_subscription = f"""
+            UPDATE {subscriptions} SET subscriber = $4, options = $5, ttl = $6,
+                renewed = $7, expires = $8, confirmed = $9
+            WHERE project = $1 AND source = $2 AND id = $3
+            """
+        # $3 one id, or NULL for every subscription of the source.
+        self.delete_subscriptions = f"""
+            WITH gone AS (
+                DELETE FROM {subscriptions}
+                WHERE project = $1 AND source = $2 AND ($3::text IS NULL OR id = $3)
+            )
+            DELETE FROM {deliveries}
+            WHERE project = $1 AND source = $2 AND ($3::text IS NULL OR subscription_id = $3)
+            """
+
+        # The outbox: $1 a delivery's id wherever one is found by it.
+        self.retry_delivery = f"UPDATE {deliveries} SET attempts = $2, due = $3 WHERE id = $1"
+        self.finish_delivery = f"DELETE FROM {deliveries} WHERE id = $1"
+        self.count_deliveries = f"SELECT count(*), min(posted) FROM {deliveries}"
+
         # Housekeeping: each batch is its own short statement, so no lock is
         # held for long and SKIP LOCKED lets claims and posts carry on around
         # the collector. $1 now.
@@ -288,6 +355,46 @@ class Statements:
                 RETURNING 1
             )
             SELECT count(*) FROM gone
+            """
+        self.collect_subscriptions = f"""
+            WITH old AS MATERIALIZED (
+                SELECT project, source, id FROM {subscriptions} WHERE expires <= $1
+                LIMIT {GC_BATCH} FOR UPDATE SKIP LOCKED
+            ),
+            gone AS (
+                DELETE FROM {subscriptions} sub USING old
+                WHERE sub.project = old.project AND sub.source = old.source AND sub.id = old.id
+                RETURNING sub.project, sub.source, sub.id
+            ),
+            owed AS (
+                DELETE FROM {deliveries} d USING gone
+                WHERE d.project = gone.project AND d.source = gone.source
+                  AND d.subscription_id = gone.id
+            )
+            SELECT count(*) FROM gone
+            """
+
+    def list_subscriptions(self, limit: int) -> str:
+        """The live subscriptions of the source $1, $2 with ids after $3 at time $4, by id."""
+        return f"""
+            SELECT {SUBSCRIPTION_COLUMNS} FROM {self.subscriptions}
+            WHERE project = $1 AND source = $2 AND id > $3 AND expires > $4
+            ORDER BY id LIMIT {int(limit)}
+            """
+
+    def lease_deliveries(self, limit: int) -> str:
+        """Take up to `limit` deliveries due at $1, by (due, id), until $2; each row with
+        the due it had, `was_due`, to order them by."""
+        # SKIP LOCKED passes over rows another leaser holds; one that waited
+        # on a row finds it, once free, due no longer.
+        columns = _qualified("d", DELIVERY_COLUMNS)
+        return f"""
+            WITH picked AS MATERIALIZED (
+                SELECT id, due FROM {self.deliveries} WHERE due <= $1
+                ORDER BY due, id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {self.deliveries} d SET due = $2 FROM picked WHERE d.id = picked.id
+            RETURNING {columns}, picked.due AS was_due
             """
 
     def list_queues(self, limit: int, *, bounded: bool) -> str:

@@ -38,6 +38,7 @@ from herald.storage.kit import (
     row_id,
     row_ids,
 )
+from herald.storage.postgres import subscriptions
 from herald.storage.postgres.claims import create_claim, free_expired_claims, move_messages
 from herald.storage.postgres.database import Connection, Database
 from herald.storage.postgres.deletes import Deletes
@@ -55,7 +56,8 @@ from herald.storage.postgres.statements import GC_BATCH, Statements
 
 
 class PostgresStore(Store):
-    """Queues, messages and claims in PostgreSQL, shared by any number of Herald processes."""
+    """Queues, messages, claims, subscriptions and the outbox in PostgreSQL, shared by any
+    number of Herald processes."""
 
     def __init__(self, options: PostgresOptions, *, durability: str = "full") -> None:
         self.options = options
@@ -120,6 +122,7 @@ class PostgresStore(Store):
             if queue_id is not None:
                 await self._purge(conn, queue_id)
                 await conn.execute(self.sql.delete_queue_row, queue_id)
+            await conn.execute(self.sql.delete_subscriptions, project, name, None)
 
         await self.database.transaction(job)
 
@@ -324,20 +327,28 @@ class PostgresStore(Store):
         row = await self.database.fetchrow(self.sql.revoke_key, key_id, now)
         return None if row is None else api_key_from_row(row, row["roles"])
 
-    # Subscriptions and deliveries: not written yet on this driver.
+    # Subscriptions
 
     async def create_subscription(self, sub: Subscription, now: float) -> tuple[Subscription, bool]:
-        raise NotImplementedError
+        must_be_storable(sub.project, sub.source, sub.id, sub.subscriber)
+        return await subscriptions.create(self.database, self.sql, sub, now)
 
     async def get_subscription(
         self, project: str, source: str, subscription_id: str, now: float
     ) -> Subscription | None:
-        raise NotImplementedError
+        if not storable(project, source, subscription_id):
+            return None
+        return await subscriptions.get(
+            self.database, self.sql, project, source, subscription_id, now
+        )
 
     async def list_subscriptions(
         self, project: str, source: str, *, marker: str | None, limit: int, now: float
     ) -> list[Subscription]:
-        raise NotImplementedError
+        if not storable(project, source):
+            return []
+        after = marker_place(marker or "")
+        return await subscriptions.page(self.database, self.sql, project, source, after, limit, now)
 
     async def update_subscription(
         self,
@@ -347,31 +358,55 @@ class PostgresStore(Store):
         change: Callable[[Subscription], Subscription],
         now: float,
     ) -> Subscription | None:
-        raise NotImplementedError
+        if not storable(project, source, subscription_id):
+            return None
+
+        def checked(old: Subscription) -> Subscription:
+            new = change(old)
+            must_be_storable(new.subscriber)
+            return new
+
+        return await subscriptions.update(
+            self.database, self.sql, project, source, subscription_id, checked, now
+        )
 
     async def delete_subscription(self, project: str, source: str, subscription_id: str) -> None:
-        raise NotImplementedError
+        if storable(project, source, subscription_id):
+            await subscriptions.delete(self.database, self.sql, project, source, subscription_id)
 
     async def purge_subscriptions(self, project: str, source: str) -> None:
-        raise NotImplementedError
+        if storable(project, source):
+            await subscriptions.delete(self.database, self.sql, project, source, None)
+
+    # Deliveries
 
     async def lease_deliveries(self, now: float, limit: int, lease: float) -> list[Delivery]:
-        raise NotImplementedError
+        return await subscriptions.lease(self.database, self.sql, now, limit, lease)
 
     async def retry_delivery(self, delivery_id: str, attempts: int, due: float) -> None:
-        raise NotImplementedError
+        key = row_id(delivery_id)
+        if key is not None:
+            await self.database.execute(self.sql.retry_delivery, key, attempts, due)
 
     async def finish_delivery(self, delivery_id: str) -> None:
-        raise NotImplementedError
+        key = row_id(delivery_id)
+        if key is not None:
+            await self.database.execute(self.sql.finish_delivery, key)
 
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:
-        raise NotImplementedError
+        row = await self.database.fetchrow(self.sql.count_deliveries)
+        return int(row[0]), row[1]
 
     # Housekeeping
 
     async def collect_garbage(self, now: float) -> int:
         total = 0
-        for sql in (self.sql.collect_claims, self.sql.collect_messages):
+        collectors = (
+            self.sql.collect_claims,
+            self.sql.collect_messages,
+            self.sql.collect_subscriptions,
+        )
+        for sql in collectors:
             while True:
                 gone = int(await self.database.fetchval(sql, now))
                 total += gone

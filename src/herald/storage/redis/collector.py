@@ -1,4 +1,5 @@
-"""Garbage collection: expired messages and claims leave Redis in bounded batches."""
+"""Garbage collection: expired messages, claims and subscriptions leave Redis in
+bounded batches."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ _MOST_BATCHES = 100
 
 
 async def collect_garbage(server: Server, now: float) -> int:
-    """Remove what has expired by `now`; how many messages and claims went."""
+    """Remove what has expired by `now`; how many messages, claims and subscriptions went."""
     keys = server.keys
-    # Both indexes are scored by expiry, so each batch costs its own size;
+    # All three indexes are scored by expiry, so each batch costs its own size;
     # a bounded number of batches keeps one call from running on forever.
     gone = 0
     for index, record, script in (
         (keys.expiring, keys.message, "expire_messages"),
         (keys.claims, keys.claim, "expire_claims"),
+        (keys.subscriptions, keys.subscription, "expire_subscriptions"),
     ):
         for _ in range(_MOST_BATCHES):
             seen, removed = await _collect_batch(server, now, index, record, script)

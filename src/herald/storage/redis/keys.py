@@ -14,7 +14,16 @@ def _quote(text: str) -> str:
 class Keys:
     """Every key name the driver uses, built here and nowhere else."""
 
-    QUEUE_PARTS = ("ids", "ready", "delayed", "claimed", "expiry", "claims")
+    QUEUE_PARTS = (
+        "ids",
+        "ready",
+        "delayed",
+        "claimed",
+        "expiry",
+        "claims",
+        "subscriptions",
+        "subscribers",
+    )
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -25,17 +34,31 @@ class Keys:
         self.claim_prefix = f"{prefix}:c:"
         self.members_prefix = f"{prefix}:cm:"
         self.api_keys = f"{prefix}:apikeys"
+        # The outbox: deliveries by due and by post time, and their id counter;
+        # every subscription by expiry, for the collector.
+        self.deliveries_due = f"{prefix}:deliveries:due"
+        self.deliveries_posted = f"{prefix}:deliveries:posted"
+        self.next_delivery = f"{prefix}:next_delivery"
+        self.subscriptions = f"{prefix}:subscriptions"
+        self.subscription_prefix = f"{prefix}:s:"
+        self.owed_prefix = f"{prefix}:sd:"
+        self.delivery_prefix = f"{prefix}:d:"
 
     def queue_base(self, project: str, name: str) -> str:
         """The queue's record; its other keys hang off this name."""
         return f"{self.prefix}:q:{_quote(project)}:{_quote(name)}"
 
     def queue(self, base: str) -> list[str]:
-        """The record, ids, ready, delayed, claimed, expiry and claims keys of a queue."""
+        """The record, ids, ready, delayed, claimed, expiry, claims, subscriptions and
+        subscribers keys of a queue."""
         return [base, *(f"{base}:{part}" for part in self.QUEUE_PARTS)]
 
     def queue_index(self, project: str) -> str:
         return f"{self.prefix}:queues:{_quote(project)}"
+
+    def subscriptions_of(self, base: str) -> str:
+        """The queue's subscription ids, scored by expiry."""
+        return f"{base}:subscriptions"
 
     def index_of(self, base: str) -> str:
         """The queue index of the project a queue record belongs to."""
@@ -47,6 +70,13 @@ class Keys:
 
     def claim(self, claim_id: str) -> str:
         return self.claim_prefix + claim_id
+
+    def subscription(self, subscription_id: str) -> str:
+        """The hash holding one subscription; ids are the service's, unique per store."""
+        return self.subscription_prefix + subscription_id
+
+    def delivery(self, delivery_id: str) -> str:
+        return self.delivery_prefix + delivery_id
 
     def api_key(self, key_id: str) -> str:
         """The hash holding one API key's record."""

@@ -109,12 +109,13 @@ class Server:
     async def run(
         self,
         script: str,
-        base: str,
+        base: str | None,
         now: float,
         args: Sequence[Arg] = (),
         second_queue: str | None = None,
     ) -> Any:
-        """Run one script on a queue (and maybe a second one), in the layout it expects."""
+        """Run one script on a queue (and maybe a second one), or on the store alone
+        when `base` is None, in the layout it expects."""
         if self._pipeline is None:
             raise not_open(self.where)
         names = lua.keys_for(self.keys, base, second_queue)

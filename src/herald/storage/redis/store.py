@@ -37,6 +37,7 @@ from herald.storage.redis.keys import Keys
 from herald.storage.redis.metadata import Changed, QueueMissing, SeenMetadata
 from herald.storage.redis.options import DEFAULT_PREFIX, RedisOptions
 from herald.storage.redis.server import Server
+from herald.storage.redis.subscriptions import Subscriptions
 from herald.storage.redis.wire import Arg
 
 # Keeps one claim's script short however many messages were claimed too often.
@@ -44,7 +45,8 @@ _MOST_SET_ASIDE = 1_000
 
 
 class RedisStore(Store):
-    """Queues, messages and claims in one Redis database, under a key prefix."""
+    """Queues, messages, claims, subscriptions and the outbox in one Redis database,
+    under a key prefix."""
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class RedisStore(Store):
         self.where = self._server.where
         self._metadata = SeenMetadata(self._server)
         self._api_keys = ApiKeys(self._server)
+        self._subscriptions = Subscriptions(self._server)
 
     @classmethod
     def from_uri(cls, uri: str, *, durability: str = "full") -> RedisStore:
@@ -204,7 +207,7 @@ class RedisStore(Store):
             return prepare(decode_metadata(seen) if seen else {})
 
         async def send(messages: list[NewMessage], seen: bytes) -> list[str] | Changed:
-            args: list[Arg] = [queue, client_id, len(messages), seen]
+            args: list[Arg] = [queue, client_id, len(messages), seen, project]
             for m in messages:
                 args += [
                     bytes(m.body),
@@ -380,20 +383,20 @@ class RedisStore(Store):
     async def revoke_key(self, key_id: str, now: float) -> ApiKeyRecord | None:
         return await self._api_keys.revoke(key_id, now)
 
-    # Subscriptions and deliveries: not written yet on this driver.
+    # Subscriptions
 
     async def create_subscription(self, sub: Subscription, now: float) -> tuple[Subscription, bool]:
-        raise NotImplementedError
+        return await self._subscriptions.create(sub, now)
 
     async def get_subscription(
         self, project: str, source: str, subscription_id: str, now: float
     ) -> Subscription | None:
-        raise NotImplementedError
+        return await self._subscriptions.get(project, source, subscription_id, now)
 
     async def list_subscriptions(
         self, project: str, source: str, *, marker: str | None, limit: int, now: float
     ) -> list[Subscription]:
-        raise NotImplementedError
+        return await self._subscriptions.page(project, source, marker, limit, now)
 
     async def update_subscription(
         self,
@@ -403,25 +406,27 @@ class RedisStore(Store):
         change: Callable[[Subscription], Subscription],
         now: float,
     ) -> Subscription | None:
-        raise NotImplementedError
+        return await self._subscriptions.update(project, source, subscription_id, change, now)
 
     async def delete_subscription(self, project: str, source: str, subscription_id: str) -> None:
-        raise NotImplementedError
+        await self._subscriptions.delete(project, source, subscription_id)
 
     async def purge_subscriptions(self, project: str, source: str) -> None:
-        raise NotImplementedError
+        await self._subscriptions.purge(project, source)
+
+    # Deliveries
 
     async def lease_deliveries(self, now: float, limit: int, lease: float) -> list[Delivery]:
-        raise NotImplementedError
+        return await self._subscriptions.lease(now, limit, lease)
 
     async def retry_delivery(self, delivery_id: str, attempts: int, due: float) -> None:
-        raise NotImplementedError
+        await self._subscriptions.retry(delivery_id, attempts, due)
 
     async def finish_delivery(self, delivery_id: str) -> None:
-        raise NotImplementedError
+        await self._subscriptions.finish(delivery_id)
 
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:
-        raise NotImplementedError
+        return await self._subscriptions.count()
 
     # Housekeeping
 

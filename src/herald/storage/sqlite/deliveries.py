@@ -30,13 +30,14 @@ def owe(
     now: float,
 ) -> None:
     """Write one delivery per message and subscription, in the post's transaction."""
-    conn.executemany(
-        _INSERT,
-        [
-            (project, source, sub_id, message_id, body, ttl, now, due)
-            for sub_id, message_id, body, ttl, due in owed(subscription_ids, message_ids, made, now)
-        ],
-    )
+    rows = [
+        (project, source, sub_id, message_id, body, ttl, now, due)
+        for sub_id, message_id, body, ttl, due in owed(subscription_ids, message_ids, made, now)
+    ]
+    if len(rows) == 1:
+        conn.execute(_INSERT, rows[0])  # as a post of one message does: cheaper than executemany
+    else:
+        conn.executemany(_INSERT, rows)
 
 
 def lease(conn: sqlite3.Connection, now: float, limit: int, length: float) -> list[Delivery]:

@@ -1,17 +1,17 @@
--- ARGV[5] limit, [6] claim id, [7] ttl, [8] claim expiry, [9] extended message
--- expiry, [10] extended message ttl, [11] max claim count ('' for none), [12]
--- most messages to set aside, [13] the metadata the claim was planned from.
+-- ARGV[8] limit, [9] claim id, [10] ttl, [11] claim expiry, [12] extended message
+-- expiry, [13] extended message ttl, [14] max claim count ('' for none), [15]
+-- most messages to set aside, [16] the metadata the claim was planned from.
 -- Returns {claimed messages, messages set aside}, nil when there are none of
 -- either, or {current metadata} when the metadata has changed.
 local current = redis.call('HGET', Q.rec, 'meta') or ''
-if current ~= ARGV[13] then
+if current ~= ARGV[16] then
   return {current}
 end
 normalize(Q)
-local limit = tonumber(ARGV[5])
-local cid, ttl, until_s, ext_e, ext_t = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local limit = tonumber(ARGV[8])
+local cid, ttl, until_s, ext_e, ext_t = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local until_n = tonumber(until_s)
-local max_count, most_aside = tonumber(ARGV[11]), tonumber(ARGV[12])
+local max_count, most_aside = tonumber(ARGV[14]), tonumber(ARGV[15])
 
 local function hold(id)
   redis.call('HSET', MSG .. id, 'ci', cid, 'ce', until_s)

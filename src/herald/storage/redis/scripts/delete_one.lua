@@ -1,7 +1,7 @@
--- ARGV[5] message id, [6] the caller's claim id ('' for none). The condition
+-- ARGV[8] message id, [9] the caller's claim id ('' for none). The condition
 -- below restates `delete_verdict`; the driver checks the two agree.
 -- Returns {found, live claim id or '', given claim is live, deleted}.
-local id, given = ARGV[5], ARGV[6]
+local id, given = ARGV[8], ARGV[9]
 local s = state(id)
 if not s or s.q ~= Q.rec or s.e <= NOW then
   return {0, '', 0, 0}

@@ -1,6 +1,6 @@
--- ARGV[5..] ids of this queue's claims whose expiry has passed by the index.
+-- ARGV[8..] ids of this queue's claims whose expiry has passed by the index.
 local gone = 0
-for i = 5, #ARGV do
+for i = 8, #ARGV do
   local cid = ARGV[i]
   local c = redis.call('HMGET', CLAIM .. cid, 'q', 'e')
   if not c[1] then

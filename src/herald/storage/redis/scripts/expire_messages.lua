@@ -1,7 +1,7 @@
--- ARGV[5..] ids of this queue's messages whose expiry has passed by the index;
+-- ARGV[8..] ids of this queue's messages whose expiry has passed by the index;
 -- each is checked again here, since a claim may have extended it since.
 local gone = 0
-for i = 5, #ARGV do
+for i = 8, #ARGV do
   local id = ARGV[i]
   local s = state(id)
   if not s then

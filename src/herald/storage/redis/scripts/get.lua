@@ -1,6 +1,6 @@
--- ARGV[5..] message ids. Unexpired ones of this queue, in the order asked.
+-- ARGV[8..] message ids. Unexpired ones of this queue, in the order asked.
 local out = {}
-for i = 5, #ARGV do
+for i = 8, #ARGV do
   local s = state(ARGV[i])
   if s and s.q == Q.rec and s.e > NOW then
     out[#out + 1] = view(ARGV[i])

@@ -1,5 +1,5 @@
--- ARGV[5] claim id. Returns {ttl, updated, messages} or nil.
-local cid = ARGV[5]
+-- ARGV[8] claim id. Returns {ttl, updated, messages} or nil.
+local cid = ARGV[8]
 local c = redis.call('HMGET', CLAIM .. cid, 'q', 't', 'u', 'e')
 if c[1] ~= Q.rec or tonumber(c[4]) <= NOW then
   return false

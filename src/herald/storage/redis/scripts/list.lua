@@ -1,13 +1,13 @@
--- ARGV[5] marker ('' for none), [6] limit, [7] echo, [8] client id,
--- [9] include claimed, [10] include delayed ('1' or '0').
+-- ARGV[8] marker ('' for none), [9] limit, [10] echo, [11] client id,
+-- [12] include claimed, [13] include delayed ('1' or '0').
 -- Only filtered-out messages are walked over: the poster's own without echo,
 -- and claimed or delayed ones when just one of the two is asked for.
 local after = nil
-if ARGV[5] ~= '' then
-  after = ARGV[5]
+if ARGV[8] ~= '' then
+  after = ARGV[8]
 end
-local limit, echo, client = tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8]
-local claimed, delayed = ARGV[9] == '1', ARGV[10] == '1'
+local limit, echo, client = tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11]
+local claimed, delayed = ARGV[12] == '1', ARGV[13] == '1'
 local source = Q.ids
 if not claimed and not delayed then
   normalize(Q)

@@ -1,14 +1,14 @@
--- ARGV[5] claim id, [6] target queue name (its keys are the second queue),
--- [7] ttl ('' keeps each message's own), [8..] message ids. Those the live
+-- ARGV[8] claim id, [9] target queue name (its keys are the second queue),
+-- [10] ttl ('' keeps each message's own), [11..] message ids. Those the live
 -- claim holds go to the target's tail under new ids: unclaimed, due now,
 -- never claimed, created when the originals were. Returns how many moved.
-local cid, target, ttl = ARGV[5], ARGV[6], ARGV[7]
+local cid, target, ttl = ARGV[8], ARGV[9], ARGV[10]
 if not claim_is_live(cid) then
   return 0
 end
-local T = queue_at(12)
+local T = queue_at(18)
 local moved = 0
-for i = 8, #ARGV do
+for i = 11, #ARGV do
   local id = ARGV[i]
   local s = state(id)
   if s and s.q == Q.rec and s.ci == cid and s.ce > NOW and s.e > NOW then

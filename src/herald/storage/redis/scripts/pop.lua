@@ -1,6 +1,6 @@
--- ARGV[5] limit. Removes and returns the oldest claimable messages.
+-- ARGV[8] limit. Removes and returns the oldest claimable messages.
 normalize(Q)
-local limit = tonumber(ARGV[5])
+local limit = tonumber(ARGV[8])
 local out = {}
 scan(Q.ready, nil, limit + 16, function(id)
   local s = state(id)

@@ -1,15 +1,19 @@
 -- Runs before every script: the names of the layout every script is called
 -- with (described in lua.py) and the helpers the scripts share.
 local MSG, CLAIM, MEMBERS = ARGV[1], ARGV[2], ARGV[3]
-local NOW_S = ARGV[4]
+local SUB, OWED, DELIVERY = ARGV[4], ARGV[5], ARGV[6]
+local NOW_S = ARGV[7]
 local NOW = tonumber(NOW_S)
-local EXPIRING, CLAIMS, NEXT_ID, INDEX = KEYS[1], KEYS[2], KEYS[3], KEYS[11]
+local EXPIRING, CLAIMS, NEXT_ID = KEYS[1], KEYS[2], KEYS[3]
+local DUE, POSTED, NEXT_DELIVERY, SUBSCRIPTIONS = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local INDEX = KEYS[17]
 
 local function queue_at(i)
   return {rec = KEYS[i], ids = KEYS[i + 1], ready = KEYS[i + 2], delayed = KEYS[i + 3],
-          claimed = KEYS[i + 4], expiry = KEYS[i + 5], claims = KEYS[i + 6]}
+          claimed = KEYS[i + 4], expiry = KEYS[i + 5], claims = KEYS[i + 6],
+          subscriptions = KEYS[i + 7], subscribers = KEYS[i + 8]}
 end
-local Q = queue_at(4)
+local Q = queue_at(8)
 
 -- Messages leave `claimed` and `delayed` lazily, when a caller's clock says
 -- they are due; `ready` then holds exactly the claimable messages, so a claim
@@ -125,4 +129,62 @@ local function purge(q)
     redis.call('ZREM', CLAIMS, cid)
   end
   redis.call('DEL', q.ids, q.ready, q.delayed, q.claimed, q.expiry, q.claims)
+end
+
+-- What is owed to one subscription leaves with it.
+local function drop_owed(sid)
+  for _, did in ipairs(redis.call('SMEMBERS', OWED .. sid)) do
+    redis.call('DEL', DELIVERY .. did)
+    redis.call('ZREM', DUE, did)
+    redis.call('ZREM', POSTED, did)
+  end
+  redis.call('DEL', OWED .. sid)
+end
+
+local function drop_subscription(q, sid)
+  local subscriber = redis.call('HGET', SUB .. sid, 'sub')
+  if subscriber and redis.call('HGET', q.subscribers, subscriber) == sid then
+    redis.call('HDEL', q.subscribers, subscriber)
+  end
+  redis.call('ZREM', q.subscriptions, sid)
+  redis.call('ZREM', SUBSCRIPTIONS, sid)
+  redis.call('DEL', SUB .. sid)
+  drop_owed(sid)
+end
+
+local function purge_subscriptions(q)
+  for _, sid in ipairs(redis.call('ZRANGE', q.subscriptions, 0, -1)) do
+    drop_subscription(q, sid)
+  end
+  redis.call('DEL', q.subscriptions, q.subscribers)
+end
+
+-- The live subscription holding `subscriber` on the queue, if any; an
+-- expired holder is dropped on the way, so that it blocks nobody.
+local function live_holder(q, subscriber)
+  local sid = redis.call('HGET', q.subscribers, subscriber)
+  if not sid then
+    return nil
+  end
+  local e = redis.call('HGET', SUB .. sid, 'e')
+  if e and tonumber(e) > NOW then
+    return sid
+  end
+  drop_subscription(q, sid)
+  redis.call('HDEL', q.subscribers, subscriber)
+  return nil
+end
+
+-- One delivery per message and live subscription: a record, its place in the
+-- index by due and the one by post time, and its id under its subscription.
+-- Ids are zero-padded so that equal scores order them as numbers.
+local function owe(project, name, subs, message_id, body, ttl, due)
+  for _, sid in ipairs(subs) do
+    local did = string.format('%016d', redis.call('INCR', NEXT_DELIVERY))
+    redis.call('HSET', DELIVERY .. did, 'p', project, 'n', name, 's', sid, 'm', message_id,
+               'b', body, 't', ttl, 'po', NOW_S, 'at', '0')
+    redis.call('ZADD', DUE, due, did)
+    redis.call('ZADD', POSTED, NOW_S, did)
+    redis.call('SADD', OWED .. sid, did)
+  end
 end

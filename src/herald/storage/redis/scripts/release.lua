@@ -1,5 +1,5 @@
--- ARGV[5] claim id. Messages still held by it become claimable at once.
-local cid = ARGV[5]
+-- ARGV[8] claim id. Messages still held by it become claimable at once.
+local cid = ARGV[8]
 if redis.call('HGET', CLAIM .. cid, 'q') ~= Q.rec then
   return 0
 end

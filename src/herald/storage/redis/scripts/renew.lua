@@ -1,6 +1,6 @@
--- ARGV[5] claim id, [6] ttl, [7] claim expiry, [8] extended message expiry,
--- [9] extended message ttl. Returns 1 if the claim was live, else 0.
-local cid, ttl, until_s, ext_e, ext_t = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+-- ARGV[8] claim id, [9] ttl, [10] claim expiry, [11] extended message expiry,
+-- [12] extended message ttl. Returns 1 if the claim was live, else 0.
+local cid, ttl, until_s, ext_e, ext_t = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 if not claim_is_live(cid) then
   return 0
 end

@@ -1,0 +1,2 @@
+purge_subscriptions(Q)
+return 0
