@@ -173,11 +173,11 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
         if not 0 < self.poll_interval <= 60:
             raise ValueError("notifications poll_interval must be above 0 and at most 60 seconds")
         # A lease no longer than a send may take lets another process take it mid-send.
-        longest = max(self.webhook_timeout, self.smtp_timeout)
+        longest = max(self.webhook_timeout, self.smtp_timeout if self.smtp_url else 0)
         if not longest < self.lease <= 86400:
             raise ValueError(
-                "notifications lease must be longer than webhook_timeout and smtp_timeout, "
-                "and at most 86400 seconds"
+                "notifications lease must be longer than webhook_timeout (and smtp_timeout "
+                "with an smtp_url), and at most 86400 seconds"
             )
         if self.smtp_url:
             smtp_address(self.smtp_url)

@@ -122,8 +122,8 @@ class DeliveryEngine:
                     except Exception:
                         log.exception("delivery %s failed unexpectedly", delivery.id)
                         retry_at = None
-                if retry_at is not None:
-                    # The endpoint is failing: the rest wait with the failed one, in order.
+                if retry_at is not None and retry_at > self._clock():
+                    # The endpoint is failing: what is held waits with the failed one, in order.
                     await self._defer(chain, retry_at)
         finally:
             del self._workers[subscription_id]
@@ -132,10 +132,13 @@ class DeliveryEngine:
             self.wake()
 
     async def _defer(self, chain: collections.deque[Delivery], due: float) -> None:
-        while chain:
-            waiting = chain.popleft()
-            self._held -= 1
-            await self._store.retry_delivery(waiting.id, waiting.attempts, due)
+        # Only what is held now: deliveries leased meanwhile are tried in their turn, or
+        # deferring could feed on itself while posts keep coming.
+        waiting = list(chain)
+        chain.clear()
+        self._held -= len(waiting)
+        for delivery in waiting:
+            await self._store.retry_delivery(delivery.id, delivery.attempts, due)
 
     # Deciding one delivery
 
