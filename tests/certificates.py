@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -13,8 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def self_signed(directory: Path, name: str = "herald-test") -> tuple[Path, Path]:
-    """Write `<name>.crt` and `<name>.key` (PEM, key unencrypted) for 127.0.0.1; their paths."""
+def self_signed(
+    directory: Path, name: str = "herald-test", hosts: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Write `<name>.crt` and `<name>.key` (PEM, key unencrypted) for 127.0.0.1 and any
+    host names given; their paths."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -28,7 +32,12 @@ def self_signed(directory: Path, name: str = "herald-test") -> tuple[Path, Path]
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(host) for host in hosts),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

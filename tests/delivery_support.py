@@ -4,6 +4,7 @@ answers as each path says, on a free port."""
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,8 @@ class Received:
 @dataclass
 class Receiver:
     """A webhook receiver: `/status/<n>` answers n, `/slow` answers after a long pause,
-    `/redirect` points at `/status/200`, anything else answers 200."""
+    `/drip` answers one header line at a time, `/redirect` points at `/status/200`,
+    anything else answers 200."""
 
     port: int
     received: list[Received] = field(default_factory=list)
@@ -36,8 +38,8 @@ class Receiver:
 
 
 @contextmanager
-def receiving() -> Iterator[Receiver]:
-    """A receiver serving in a thread until the block ends."""
+def receiving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver serving in a thread until the block ends, over TLS with a server context."""
     port = free_port()
     state = Receiver(port)
     stop = threading.Event()
@@ -48,6 +50,16 @@ def receiving() -> Iterator[Receiver]:
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
             state.received.append(Received(self.path, headers, body))
+            if self.path == "/drip":
+                # Each line well within a read timeout, the whole answer far beyond it.
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for i in range(20):
+                    if stop.wait(0.3):
+                        return
+                    self.wfile.write(f"X-Drip-{i}: x\r\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"Content-Length: 0\r\n\r\n")
+                return
             if self.path == "/slow":
                 # Longer than any test's timeout; ends early when the fixture closes.
                 stop.wait(30)
@@ -71,6 +83,8 @@ def receiving() -> Iterator[Receiver]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()

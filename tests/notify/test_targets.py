@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.config import ConfigError, NotificationSettings, load_settings
+from herald.config import ConfigError, NotificationSettings, load_settings, settings_environ
 from herald.delivery.targets import (
     Destination,
     Resolver,
@@ -71,9 +71,13 @@ def test_a_subscriber_is_taken_apart(
         (None, "subscriber must be a non-empty string"),
         ("", "subscriber must be a non-empty string"),
         (5, "subscriber must be a non-empty string"),
-        ("ftp://example.com/", "is not supported; supported types are: http, https, mailto"),
-        ("example.com/hook", "is not supported"),
-        ("javascript:alert(1)", "is not supported"),
+        (
+            "ftp://example.com/",
+            "The subscriber type of subscription must be supported in the list "
+            "['http', 'https', 'mailto', 'trust+http', 'trust+https'].",
+        ),
+        ("example.com/hook", "must be supported in the list"),
+        ("javascript:alert(1)", "must be supported in the list"),
         ("http:///path", "must look like http://host[:port]/path"),
         ("http://", "must look like"),
         ("http://exa mple.com/", "must look like"),
@@ -91,8 +95,8 @@ def test_a_bad_subscriber_is_refused(url: object, words: str) -> None:
 def test_only_the_configured_schemes_are_accepted() -> None:
     rule = HostRule(NotificationSettings(subscriber_types=["https"]))
     assert check_subscriber("https://example.com/", rule).sink == "webhook"
-    assert "supported types are: https." in refused("http://example.com/", rule)
-    assert "is not supported" in refused("mailto:a@example.com", rule)
+    assert "must be supported in the list ['https']." in refused("http://example.com/", rule)
+    assert "must be supported in the list" in refused("mailto:a@example.com", rule)
 
 
 def test_by_default_every_host_is_allowed_as_in_zaqar() -> None:
@@ -127,6 +131,8 @@ def test_by_default_every_host_is_allowed_as_in_zaqar() -> None:
         "http://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
         "http://localhost/",
         "http://api.localhost/",
+        "http://localhost./",
+        "http://LOCALHOST:8080/",
         "trust+http://127.0.0.1/",
     ],
 )
@@ -263,6 +269,20 @@ async def test_the_system_resolver_resolves_localhost_and_deny_private_refuses_i
         await destination(local, DENY)
 
 
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1"])
+async def test_other_spellings_of_loopback_are_refused_after_resolution(host: str) -> None:
+    # Not literal addresses to Python, so they pass when subscribing; the system
+    # resolver reads them as 127.0.0.1, and that is what is judged at delivery.
+    subscriber = webhook(f"http://{host}:8080/", DENY)
+    with pytest.raises(TargetRefused, match="resolves to a private"):
+        await destination(subscriber, DENY)
+
+
+def test_a_trailing_dot_does_not_slip_past_allow_hosts() -> None:
+    assert check_subscriber("https://hooks.example.com./x", ONLY).host == "hooks.example.com"
+    assert "not allowed" in refused("https://example.com./x", ONLY)
+
+
 async def test_a_name_that_does_not_resolve_is_worth_a_retry() -> None:
     with pytest.raises(TargetUnresolved, match=r"nothing\.invalid does not resolve"):
         await destination(webhook("http://nothing.invalid/", DENY), DENY)
@@ -356,3 +376,16 @@ def test_an_smtp_url_error_never_shows_its_password() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={"HERALD_NOTIFICATIONS_SMTP_URL": "smtp://u:hunter22@relay:x"})
     assert "hunter22" not in str(caught.value)
+
+
+def test_worker_processes_get_the_same_notification_settings() -> None:
+    settings = load_settings(
+        environ={
+            "HERALD_NOTIFICATIONS_DENY_PRIVATE": "true",
+            "HERALD_NOTIFICATIONS_ALLOW_HOSTS": "hooks.example.com,10.0.0.0/8",
+            "HERALD_NOTIFICATIONS_SUBSCRIBER_TYPES": "https",
+            "HERALD_NOTIFICATIONS_SMTP_URL": "smtp://u:p%40ss@relay.example:587",
+            "HERALD_NOTIFICATIONS_SMTP_FROM": "herald@example.com",
+        }
+    )
+    assert load_settings(None, settings_environ(settings)) == settings

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 
-from delivery_support import Receiver
+from certificates import self_signed, trusting
+from delivery_support import Receiver, receiving
 from herald.config import NotificationSettings
 from herald.delivery.outcome import Outcome
 from herald.delivery.payload import NotifiedMessage, WebhookRequest, notification_request
@@ -113,6 +117,14 @@ async def test_a_refused_connection_is_worth_a_retry(sender: WebhookSender) -> N
 
 async def test_a_timeout_is_worth_a_retry(sender: WebhookSender, receiver: Receiver) -> None:
     outcome = await send(sender, f"{receiver.url}/slow")
+    assert outcome == Outcome(verdict="retry", reason="timed out")
+
+
+async def test_an_answer_dripped_a_line_at_a_time_is_a_timeout(
+    sender: WebhookSender, receiver: Receiver
+) -> None:
+    # Every line comes within the 0.5 s read timeout; the whole answer would take 6 s.
+    outcome = await send(sender, f"{receiver.url}/drip")
     assert outcome == Outcome(verdict="retry", reason="timed out")
 
 
@@ -241,3 +253,41 @@ def test_a_retry_after_date_is_read_against_now() -> None:
     assert isinstance(outcome, RetryAfter)
     assert outcome.retry_after == 30.0
     assert not isinstance(classify(503, "soon"), RetryAfter)
+
+
+def tls_server(directory: Path, hosts: list[str]) -> tuple[ssl.SSLContext, Path]:
+    cert, key = self_signed(directory, "receiver", hosts)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+async def pinned_https(cert: Path, port: int) -> Outcome:
+    settings = NotificationSettings(deny_private=True, allow_hosts=["localhost", "127.0.0.0/8"])
+    client = httpx.AsyncClient(verify=trusting(cert), follow_redirects=False, trust_env=False)
+    sender = WebhookSender(settings, client=client)
+    try:
+        url = f"https://localhost:{port}/h"
+        return await sender.send(subscriber(url, settings), request(), now=NOW)
+    finally:
+        await sender.aclose()
+
+
+async def test_a_pinned_https_request_verifies_the_subscribers_host_name(tmp_path: Path) -> None:
+    # Connected to 127.0.0.1, the certificate is still checked against `localhost`.
+    context, cert = tls_server(tmp_path, ["localhost"])
+    with receiving(context) as tls_receiver:
+        outcome = await pinned_https(cert, tls_receiver.port)
+        assert outcome.delivered, outcome
+        (got,) = tls_receiver.received
+        assert got.headers["host"] == f"localhost:{tls_receiver.port}"
+
+
+async def test_a_certificate_for_another_name_is_not_accepted(tmp_path: Path) -> None:
+    # The certificate is good for 127.0.0.1, the address connected to, but not for the host.
+    context, cert = tls_server(tmp_path, ["other.example"])
+    with receiving(context) as tls_receiver:
+        outcome = await pinned_https(cert, tls_receiver.port)
+        assert outcome.verdict == "retry"
+        assert outcome.reason == "connection failed (ConnectError)"
+        assert tls_receiver.received == []

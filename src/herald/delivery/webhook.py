@@ -8,6 +8,7 @@ header value, or the body.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 from typing import Any
@@ -46,6 +47,7 @@ class WebhookSender:
     ) -> None:
         self.rule = HostRule(settings)
         self.resolve = resolve
+        self.timeout = settings.webhook_timeout
         self.client = client or httpx.AsyncClient(
             timeout=settings.webhook_timeout,
             follow_redirects=False,
@@ -88,13 +90,18 @@ class WebhookSender:
         if target.server_name is not None:
             extensions["sni_hostname"] = target.server_name
         try:
-            async with self.client.stream(
-                "POST", target.url, content=request.body, headers=headers, extensions=extensions
-            ) as response:
+            # httpx's timeout bounds each read; this bounds the whole exchange, so a
+            # receiver that drips its answer cannot hold a delivery.
+            async with (
+                asyncio.timeout(self.timeout),
+                self.client.stream(
+                    "POST", target.url, content=request.body, headers=headers, extensions=extensions
+                ) as response,
+            ):
                 outcome = classify(
                     response.status_code, response.headers.get("retry-after"), now=now
                 )
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             outcome = Outcome(verdict="retry", reason="timed out")
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             outcome = Outcome(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -82,7 +82,7 @@ def compile_policy(document: Any) -> FilterPolicy:
         raise _invalid(f"may be at most {MAX_POLICY_BYTES} bytes of JSON")
     leaves: list[_Leaf] = []
     _collect(document, (), leaves)
-    combinations = math.prod(len(leaf.conditions) for leaf in leaves)
+    combinations = math.prod(leaf.conditions for leaf in leaves)
     if combinations > MAX_COMBINATIONS:
         raise _invalid(
             f"has {combinations} combinations of values (the product of the lengths of "
@@ -218,28 +218,49 @@ def _invalid(problem: str, path: tuple[str, ...] = ()) -> InvalidRequest:
 
 
 # Matching
+#
+# Written for speed over elegance: a policy is matched against every message
+# of its queue, so exact values are looked up in sets by type, and the common
+# shapes (a top-level key, a scalar value) avoid building lists.
+
+_MISSING: Final = object()
 
 
-def _values(body: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
+def _values(body: dict[str, Any], path: tuple[str, ...]) -> Sequence[Any]:
     """Every value the path reaches in the body, with lists flattened at each step."""
+    if len(path) == 1:
+        value = body.get(path[0], _MISSING)
+        if value is _MISSING:
+            return ()
+        if type(value) is list:
+            flat: list[Any] = []
+            _flatten_into(value, flat)
+            return flat
+        return (value,)
     current: list[Any] = [body]
     for key in path:
         reached: list[Any] = []
         for node in current:
-            if isinstance(node, dict) and key in node:
-                reached.extend(_flatten(node[key]))
+            if type(node) is dict:
+                value = node.get(key, _MISSING)
+                if value is _MISSING:
+                    continue
+                if type(value) is list:
+                    _flatten_into(value, reached)
+                else:
+                    reached.append(value)
         if not reached:
             return reached
         current = reached
     return current
 
 
-def _flatten(value: Any) -> Iterator[Any]:
-    if isinstance(value, list):
-        for item in value:
-            yield from _flatten(item)
-    else:
-        yield value
+def _flatten_into(items: list[Any], out: list[Any]) -> None:
+    for item in items:
+        if type(item) is list:
+            _flatten_into(item, out)
+        else:
+            out.append(item)
 
 
 class _Literal:
@@ -261,25 +282,21 @@ class _Literal:
 
 
 class _Condition:
-    """One entry of a key's list: a test of each value the key reaches."""
+    """One entry of a key's list other than an exact value: a test of each value reached."""
 
     __slots__ = ()
 
     def test(self, value: Any) -> bool:
         raise NotImplementedError
 
-    def matches(self, values: list[Any]) -> bool:
-        return any(self.test(value) for value in values)
-
 
 class _Exact(_Condition):
+    """An exact value; leaves look these up in sets rather than testing them one by one."""
+
     __slots__ = ("literal",)
 
     def __init__(self, literal: _Literal) -> None:
         self.literal = literal
-
-    def test(self, value: Any) -> bool:
-        return self.literal.equals(value)
 
 
 class _StringTest(_Condition):
@@ -293,53 +310,96 @@ class _StringTest(_Condition):
 
 
 class _AnythingBut(_Condition):
-    __slots__ = ("literals",)
+    __slots__ = ("numbers", "strings")
 
     def __init__(self, literals: list[_Literal]) -> None:
-        self.literals = literals
+        self.strings = frozenset(lit.value for lit in literals if isinstance(lit.value, str))
+        self.numbers = frozenset(lit.value for lit in literals if isinstance(lit.value, float))
 
     def test(self, value: Any) -> bool:
         # Only what can be compared with the list counts: null, booleans and
         # objects are not "anything but" a string, they are another kind of thing.
-        if _kind(value) == "other":
-            return False
-        return not any(literal.equals(value) for literal in self.literals)
+        kind = type(value)
+        if kind is str:
+            return value not in self.strings
+        if kind is int or kind is float:
+            return value not in self.numbers
+        return False
 
 
 class _Numeric(_Condition):
     __slots__ = ("comparisons",)
 
     def __init__(self, comparisons: list[tuple[Callable[[float, float], bool], float]]) -> None:
-        self.comparisons = comparisons
+        self.comparisons = tuple(comparisons)
 
     def test(self, value: Any) -> bool:
-        if _kind(value) != "number":
+        kind = type(value)
+        if kind is not int and kind is not float:
             return False
-        number = float(value)
-        return all(compare(number, bound) for compare, bound in self.comparisons)
+        return all(compare(value, bound) for compare, bound in self.comparisons)
 
 
 class _Exists(_Condition):
+    """Whether the key has a value; leaves judge this once for all the values reached."""
+
     __slots__ = ("wanted",)
 
     def __init__(self, wanted: bool) -> None:
         self.wanted = wanted
 
-    def matches(self, values: list[Any]) -> bool:
-        # SNS: the key exists when it has a value that is not null; an empty list has none.
-        present = any(value is not None for value in values)
-        return present is self.wanted
-
 
 class _Leaf:
-    """A key path of the policy and its conditions, any of which may match."""
+    """A key path of the policy and its conditions, any of which may match: exact values
+    sorted into sets by type, the other tests in order, and `exists` apart."""
 
-    __slots__ = ("conditions", "path")
+    __slots__ = ("conditions", "exists", "numbers", "path", "singles", "strings", "tests")
 
     def __init__(self, path: tuple[str, ...], conditions: list[_Condition]) -> None:
         self.path = path
-        self.conditions = tuple(conditions)
+        self.conditions = len(conditions)
+        strings: set[str] = set()
+        numbers: set[float] = set()
+        singles: list[object] = []
+        tests: list[_Condition] = []
+        exists: set[bool] = set()
+        for condition in conditions:
+            if isinstance(condition, _Exact):
+                literal = condition.literal.value
+                if isinstance(literal, str):
+                    strings.add(literal)
+                elif isinstance(literal, float):
+                    numbers.add(literal)
+                else:
+                    singles.append(literal)
+            elif isinstance(condition, _Exists):
+                exists.add(condition.wanted)
+            else:
+                tests.append(condition)
+        self.strings = frozenset(strings)
+        self.numbers = frozenset(numbers)
+        self.singles = tuple(singles)
+        self.tests = tuple(tests)
+        self.exists = frozenset(exists)
 
     def matches(self, body: dict[str, Any]) -> bool:
         values = _values(body, self.path)
-        return any(condition.matches(values) for condition in self.conditions)
+        if self.exists:
+            # SNS: the key exists when it has a value that is not null; an empty list has none.
+            present = any(value is not None for value in values)
+            if present in self.exists:
+                return True
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if value in self.strings:
+                    return True
+            elif kind is int or kind is float:
+                if value in self.numbers:
+                    return True
+            elif any(value is single for single in self.singles):
+                return True
+            for test in self.tests:
+                if test.test(value):
+                    return True
+        return False

@@ -48,6 +48,7 @@ class HostRule:
 
     def __init__(self, settings: NotificationSettings) -> None:
         self.subscriber_types = frozenset(settings.subscriber_types)
+        self.subscriber_list = tuple(settings.subscriber_types)
         self.deny_private = settings.deny_private
         self.restricted = bool(settings.allow_hosts)
         patterns = [host_pattern(entry) for entry in settings.allow_hosts]
@@ -99,9 +100,10 @@ def check_subscriber(url: object, rule: HostRule) -> Subscriber:
         raise InvalidRequest("subscriber must be a non-empty string URI.")
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in rule.subscriber_types:
+        # Zaqar's words, and its list as the operator wrote it.
         raise InvalidRequest(
-            f"The subscriber type of subscription {url!r} is not supported; "
-            f"supported types are: {', '.join(sorted(rule.subscriber_types))}."
+            "The subscriber type of subscription must be supported in the list "
+            f"{list(rule.subscriber_list)}."
         )
     sink = _SINKS[scheme]
     if sink == "mailto":
@@ -116,7 +118,8 @@ def check_subscriber(url: object, rule: HostRule) -> Subscriber:
         raise InvalidRequest(
             "The subscriber URL has a port that is not a number from 0 to 65535."
         ) from None
-    host = (parts.hostname or "").lower()
+    # "example.com." is example.com: the trailing dot must not slip past allow_hosts.
+    host = (parts.hostname or "").lower().rstrip(".")
     if not host or not parts.netloc or any(c in url for c in " \t\r\n"):
         raise InvalidRequest(f"The subscriber URL must look like {scheme}://host[:port]/path.")
     if not rule.name_allowed(host):
