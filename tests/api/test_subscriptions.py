@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from api_support import assert_empty, assert_error, assert_json, walk
+from api_support import ServerFactory, assert_empty, assert_error, assert_json, client, walk
 from support import FakeClock
 
 WEBHOOK = "http://127.0.0.1:9/hook"
@@ -286,3 +287,36 @@ def test_projects_do_not_see_each_others_subscriptions(api: httpx.Client, server
     with httpx.Client(base_url=server_url, headers={**api.headers, "X-Project-ID": "other"}) as o:
         assert_error(o.get(f"/v2/queues/q/subscriptions/{sid}"), 404)
         assert o.get("/v2/queues/q/subscriptions").json()["subscriptions"] == []
+
+
+SUBSCRIPTION_POLICY = """\
+"subscription:create": "role:admin"
+"subscription:get_all": "role:admin"
+"subscription:get": "role:admin"
+"subscription:update": "role:admin"
+"subscription:delete": "role:admin"
+"subscription:confirm": "role:admin"
+"""
+
+
+def test_every_subscription_action_is_checked_against_the_policy(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(SUBSCRIPTION_POLICY)
+    base = make_server(policy_file=str(rules))
+    admin = client(base)
+    admin.headers["X-Roles"] = "admin"
+    sid = subscribe(admin, "q")
+    user = client(base, project=admin.headers["X-Project-ID"])
+    item = f"/v2/queues/q/subscriptions/{sid}"
+    for response in (
+        user.post("/v2/queues/q/subscriptions", json={"subscriber": WEBHOOK}),
+        user.get("/v2/queues/q/subscriptions"),
+        user.get(item),
+        user.patch(item, json={"ttl": 100}),
+        user.delete(item),
+        user.put(f"{item}/confirm", json={"confirmed": True}),
+    ):
+        assert_error(response, 403, "Not authorized")
+    assert get(admin, "q", sid)["ttl"] == 3600
