@@ -75,8 +75,8 @@ def test_every_subscriber_type_is_accepted(api: httpx.Client, subscriber: str) -
     ("document", "description"),
     [
         ({"ttl": 60}, "Missing parameter subscriber in body."),
-        ({"subscriber": "ftp://example.com/x"}, "is not supported"),
-        ({"subscriber": "example.com/x"}, "is not supported"),
+        ({"subscriber": "ftp://example.com/x"}, "must be supported in the list"),
+        ({"subscriber": "example.com/x"}, "must be supported in the list"),
         ({"subscriber": ""}, "non-empty string"),
         ({"subscriber": 5}, "non-empty string URI"),
         ({"subscriber": "http:///nohost"}, "must look like"),

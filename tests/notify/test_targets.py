@@ -74,7 +74,7 @@ def test_a_subscriber_is_taken_apart(
         (
             "ftp://example.com/",
             "The subscriber type of subscription must be supported in the list "
-            "['http', 'https', 'mailto', 'trust+http', 'trust+https'].",
+            "['http', 'https', 'mailto', 'trust+http', 'trust+https', 'queue'].",
         ),
         ("example.com/hook", "must be supported in the list"),
         ("javascript:alert(1)", "must be supported in the list"),

@@ -389,3 +389,14 @@ async def test_count_tells_how_many_are_pending_and_the_oldest_post(store: Store
     for d in leased:
         await store.finish_delivery(d.id)
     assert await store.count_deliveries(T0 + 8) == (2, T0 + 7)
+
+
+async def test_purging_messages_leaves_what_their_posts_owe(store: Store) -> None:
+    await subscribe(store, subscription("a1"))
+    (m,) = await post(store, "q", "kept in the outbox")
+    await store.purge_messages(P, "q")
+    assert await store.get_messages(P, "q", [m], T0) == []
+    (delivery,) = await everything_due(store)
+    assert delivery.message_id == m
+    assert msgspec.json.decode(delivery.body) == "kept in the outbox"
+    assert await store.get_subscription(P, "q", "a1", T0) is not None

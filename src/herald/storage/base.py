@@ -127,7 +127,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def purge_messages(self, project: str, name: str) -> None:
-        """Remove every message and claim of the queue, claimed or not."""
+        """Remove every message and claim of the queue, claimed or not; deliveries its
+        posts already owe stay in the outbox."""
 
     # Messages
 

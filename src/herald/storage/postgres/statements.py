@@ -309,14 +309,18 @@ class Statements:
                 renewed = $7, expires = $8, confirmed = $9
             WHERE project = $1 AND source = $2 AND id = $3
             """
-        # $3 one id, or NULL for every subscription of the source.
-        self.delete_subscriptions = f"""
+        # With what they are owed: $3 the id of one, or every subscription of
+        # the source. Two texts, so that each plan seeks its own index range.
+        self.delete_subscription = f"""
             WITH gone AS (
-                DELETE FROM {subscriptions}
-                WHERE project = $1 AND source = $2 AND ($3::text IS NULL OR id = $3)
+                DELETE FROM {subscriptions} WHERE project = $1 AND source = $2 AND id = $3
             )
             DELETE FROM {deliveries}
-            WHERE project = $1 AND source = $2 AND ($3::text IS NULL OR subscription_id = $3)
+            WHERE project = $1 AND source = $2 AND subscription_id = $3
+            """
+        self.purge_subscriptions = f"""
+            WITH gone AS (DELETE FROM {subscriptions} WHERE project = $1 AND source = $2)
+            DELETE FROM {deliveries} WHERE project = $1 AND source = $2
             """
 
         # The outbox: $1 a delivery's id wherever one is found by it.

@@ -122,7 +122,7 @@ class PostgresStore(Store):
             if queue_id is not None:
                 await self._purge(conn, queue_id)
                 await conn.execute(self.sql.delete_queue_row, queue_id)
-            await conn.execute(self.sql.delete_subscriptions, project, name, None)
+            await conn.execute(self.sql.purge_subscriptions, project, name)
 
         await self.database.transaction(job)
 

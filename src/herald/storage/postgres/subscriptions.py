@@ -107,7 +107,10 @@ async def delete(
     database: Database, sql: Statements, project: str, source: str, sub_id: str | None
 ) -> None:
     """Remove one subscription of the source (every one when None) and what is owed to it."""
-    await database.execute(sql.delete_subscriptions, project, source, sub_id)
+    if sub_id is None:
+        await database.execute(sql.purge_subscriptions, project, source)
+    else:
+        await database.execute(sql.delete_subscription, project, source, sub_id)
 
 
 async def lease(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import msgspec
+
 from herald.model import MessageQuery, StoredMessage
 from herald.storage.base import DeleteOutcome, Prepare, delete_verdict
 from herald.storage.kit import (
@@ -24,6 +26,14 @@ _INSERT = (
 )
 
 
+_QUEUE = (
+    "SELECT id, metadata, (SELECT json_group_array(id) FROM subscriptions "
+    "WHERE project = ?1 AND source = ?2 AND expires > ?3) "
+    "FROM queues WHERE project = ?1 AND name = ?2"
+)
+_decode_ids = msgspec.json.Decoder(list[str]).decode
+
+
 def post(
     conn: sqlite3.Connection,
     project: str,
@@ -35,9 +45,9 @@ def post(
     """Store the messages `prepare(metadata)` makes, creating the queue if need be; their ids."""
     # Reading the metadata inside the write job saves a trip to the
     # reader thread per post, and sees the metadata the post commits with.
-    row = conn.execute(
-        "SELECT id, metadata FROM queues WHERE project = ? AND name = ?", (project, queue)
-    ).fetchone()
+    # The same look-up finds the queue's live subscriptions, so that the
+    # outbox costs no statement of its own but the inserts.
+    row = conn.execute(_QUEUE, (project, queue, now)).fetchone()
     made = prepare({} if row is None else decode_metadata(row[1]))
     queue_id = queues.ensure(conn, project, queue) if row is None else int(row[0])
     rows = [
@@ -51,9 +61,10 @@ def post(
     assert last is not None
     # AUTOINCREMENT under the write lock hands out consecutive ids.
     ids = range(last - len(rows) + 1, last + 1)
-    subscribed = subscriptions.live_ids(conn, project, queue, now)
-    if subscribed:
-        deliveries.owe(conn, project, queue, subscribed, ids, made, now)
+    # A queue may be subscribed to before it has a row.
+    subscribed = subscriptions.live_ids(conn, project, queue, now) if row is None else row[2]
+    if subscribed != "[]":
+        deliveries.owe(conn, project, queue, _decode_ids(subscribed), ids, made, now)
     return [str(i) for i in ids]
 
 

@@ -111,13 +111,14 @@ def purge(conn: sqlite3.Connection, project: str, source: str) -> None:
     deliveries.drop_owed(conn, project, source, None)
 
 
-def live_ids(conn: sqlite3.Connection, project: str, source: str, now: float) -> list[str]:
-    """The ids of the source's live subscriptions, by id."""
-    rows = conn.execute(
-        "SELECT id FROM subscriptions WHERE project = ? AND source = ? AND expires > ? ORDER BY id",
+def live_ids(conn: sqlite3.Connection, project: str, source: str, now: float) -> str:
+    """The ids of the source's live subscriptions, as a JSON array."""
+    row = conn.execute(
+        "SELECT json_group_array(id) FROM subscriptions "
+        "WHERE project = ? AND source = ? AND expires > ?",
         (project, source, now),
-    )
-    return [row[0] for row in rows]
+    ).fetchone()
+    return str(row[0])
 
 
 def delete_expired(conn: sqlite3.Connection, now: float) -> int:
