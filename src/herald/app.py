@@ -18,8 +18,14 @@ from herald.auth.apikeys import ApiKeyAuth
 from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
 from herald.config import Settings
+from herald.delivery.confirmation import Confirmations
+from herald.delivery.engine import DeliveryEngine
+from herald.delivery.mailto import Mailer
+from herald.delivery.senders import MailDelivery, QueueDelivery, Sender, WebhookDelivery
+from herald.delivery.webhook import WebhookSender
 from herald.identity import ClientIdRule, IdentityStep, NoAuth
 from herald.service import BodyCipher, Events, Service
+from herald.service.subscribers import HostRule
 from herald.storage.base import Store
 from herald.storage.factory import open_store
 
@@ -60,7 +66,11 @@ class Herald:
             cipher=cipher,
             events=events,
             ready_cache_seconds=settings.ready_cache_seconds,
+            notifications=settings.notifications,
         )
+        self._signer = signer
+        self._clock = clock
+        self.deliveries: DeliveryEngine | None = None
         # Pre-signed URLs are judged ahead of whichever step `auth` chose.
         self.identify: IdentityStep = SignedUrls(
             identity_step(settings, store), signer, client_id_rule(settings), clock
@@ -76,6 +86,25 @@ class Herald:
         self._tasks.append(asyncio.create_task(self._watch_outages()))
         if self.metric_events is not None and self.settings.metrics_queues:
             self._tasks.append(asyncio.create_task(self._sample_depths(self.metric_events)))
+        if self.settings.notifications.enabled:
+            self._start_deliveries()
+
+    def _start_deliveries(self) -> None:
+        settings = self.settings.notifications
+        self._webhook = WebhookSender(settings)
+        self._mailer = Mailer(settings)
+        senders: dict[str, Sender] = {
+            "webhook": WebhookDelivery(self._webhook),
+            "queue": QueueDelivery(self.service),
+        }
+        if self._mailer.enabled:
+            senders["mailto"] = MailDelivery(self._mailer)
+        self.deliveries = DeliveryEngine(self.store, self.service, settings, senders, self._clock)
+        self._confirmations = Confirmations(
+            self._signer, self._webhook, HostRule(settings), self._clock
+        )
+        self.service.subscriptions.confirmation_wanted = self._confirmations.wanted
+        self._tasks.append(asyncio.create_task(self.deliveries.run()))
 
     async def stop(self) -> None:
         """Stop the background tasks, then close the store."""
@@ -85,6 +114,11 @@ class Herald:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.deliveries is not None:
+            await self._confirmations.stop()
+            await self._webhook.aclose()
+            await self._mailer.aclose()
+            self.deliveries = None
         await self.service.waiters.close()
         await self.identify.stop()
         await self.store.close()

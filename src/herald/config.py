@@ -148,7 +148,7 @@ def decode_key(text: str, name: str) -> bytes:
     return key
 
 
-SUBSCRIBER_TYPES = ("http", "https", "mailto", "trust+http", "trust+https")
+SUBSCRIBER_TYPES = ("http", "https", "mailto", "trust+http", "trust+https", "queue")
 
 
 class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -156,8 +156,17 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
 
     By default any subscriber URL of an allowed scheme is delivered to, as Zaqar
     does; `deny_private` and `allow_hosts` lock webhook targets down (see
-    docs/security.md)."""
+    docs/security.md). The delivery engine runs when `enabled`: `concurrency` sends at
+    once, up to `batch_size` deliveries held, each hidden from other processes for
+    `lease` seconds (a process that dies mid-delivery delays it that long, never loses
+    it), the outbox looked at every `poll_interval` seconds when idle."""
 
+    enabled: bool = True
+    concurrency: int = 10
+    lease: float = 60.0
+    batch_size: int = 100
+    poll_interval: float = 1.0
+    require_confirmation: bool = False
     subscriber_types: list[str] = msgspec.field(default_factory=lambda: list(SUBSCRIBER_TYPES))
     # Refuse webhook targets on loopback, private, link-local, multicast, reserved
     # or unspecified addresses, checked again after every DNS resolution.
@@ -183,6 +192,19 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
         for name in ("webhook_timeout", "smtp_timeout"):
             if not 0 < getattr(self, name) <= 300:
                 raise ValueError(f"notifications {name} must be above 0 and at most 300 seconds")
+        if not 1 <= self.concurrency <= 1000:
+            raise ValueError("notifications concurrency must be from 1 to 1000")
+        if not 1 <= self.batch_size <= 10000:
+            raise ValueError("notifications batch_size must be from 1 to 10000")
+        if not 0 < self.poll_interval <= 60:
+            raise ValueError("notifications poll_interval must be above 0 and at most 60 seconds")
+        # A lease no longer than a send may take lets another process take it mid-send.
+        longest = max(self.webhook_timeout, self.smtp_timeout if self.smtp_url else 0)
+        if not longest < self.lease <= 86400:
+            raise ValueError(
+                "notifications lease must be longer than webhook_timeout (and smtp_timeout "
+                "with an smtp_url), and at most 86400 seconds"
+            )
         if self.smtp_url:
             smtp_address(self.smtp_url)
             if "@" not in self.smtp_from:

@@ -36,6 +36,9 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     message_delete_with_claim_id: bool = False
     # The longest a listing or a claim may wait for messages (`wait`), in seconds.
     max_wait: int = 20
+    min_subscription_ttl: int = 60
+    default_subscription_ttl: int = 3600
+    max_subscriptions_per_page: int = 20
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_wait <= MAX_WAIT_CEILING:
@@ -61,12 +64,15 @@ _AT_LEAST_ONE = (
     "max_queue_metadata",
     "max_messages_post_size",
     "default_page_size",
+    "min_subscription_ttl",
+    "max_subscriptions_per_page",
 )
 _ORDERED = (
     ("min_message_ttl", "default_message_ttl", "max_message_ttl"),
     ("", "default_message_delay", "max_message_delay"),
     ("min_claim_ttl", "default_claim_ttl", "max_claim_ttl"),
     ("min_claim_grace", "default_claim_grace", "max_claim_grace"),
+    ("min_subscription_ttl", "default_subscription_ttl", ""),
 )
 
 

@@ -74,7 +74,7 @@ def test_a_subscriber_is_taken_apart(
         (
             "ftp://example.com/",
             "The subscriber type of subscription must be supported in the list "
-            "['http', 'https', 'mailto', 'trust+http', 'trust+https'].",
+            "['http', 'https', 'mailto', 'trust+http', 'trust+https', 'queue'].",
         ),
         ("example.com/hook", "must be supported in the list"),
         ("javascript:alert(1)", "must be supported in the list"),
@@ -325,7 +325,14 @@ def test_the_defaults_allow_everything() -> None:
     assert settings == NotificationSettings()
     assert not settings.deny_private
     assert settings.allow_hosts == []
-    assert settings.subscriber_types == ["http", "https", "mailto", "trust+http", "trust+https"]
+    assert settings.subscriber_types == [
+        "http",
+        "https",
+        "mailto",
+        "trust+http",
+        "trust+https",
+        "queue",
+    ]
 
 
 def test_settings_are_read_from_a_toml_table(tmp_path: Path) -> None:
@@ -361,7 +368,7 @@ def test_a_bad_setting_stops_start_up_in_one_line(variable: str, value: str, wor
 
 
 def test_the_timeouts_at_their_bounds_are_allowed() -> None:
-    settings = NotificationSettings(webhook_timeout=300, smtp_timeout=0.001)
+    settings = NotificationSettings(webhook_timeout=300, smtp_timeout=0.001, lease=301)
     assert settings.webhook_timeout == 300
 
 

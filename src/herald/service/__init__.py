@@ -2,8 +2,8 @@
 
 Each operation takes the `Caller` it acts for, reads the clock once and
 passes that `now` to storage. Transports reach every operation through
-`Service`: `service.queues`, `.messages`, `.claims`, `.sharing`, `.push` and `.health`;
-`.readiness` answers load balancers' probes, which act for nobody.
+`Service`: `service.queues`, `.messages`, `.claims`, `.subscriptions`, `.sharing`, `.push`
+and `.health`; `.readiness` answers load balancers' probes, which act for nobody.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import msgspec
 
 from herald.auth.policy import Policy
 from herald.auth.signed_urls import Signer
+from herald.config import NotificationSettings
 from herald.model import Limits
 from herald.service.claims import Claims
 from herald.service.context import Context
@@ -22,12 +23,13 @@ from herald.service.encryption import BodyCipher
 from herald.service.events import Events
 from herald.service.health import Health
 from herald.service.messages import Messages
-from herald.service.names import check_queue_name
+from herald.service.names import check_queue_name, check_topic_name
 from herald.service.outage import StoreWatch
 from herald.service.push import Push
 from herald.service.queues import Queues
 from herald.service.readiness import Readiness
 from herald.service.sharing import Sharing
+from herald.service.subscriptions import Subscriptions
 from herald.service.waiting import Abandoned, Waiters, unless_gone
 from herald.storage.base import Store
 
@@ -40,6 +42,7 @@ __all__ = [
     "StoreWatch",
     "Waiters",
     "check_queue_name",
+    "check_topic_name",
     "unless_gone",
 ]
 
@@ -69,6 +72,7 @@ class Service:
         cipher: BodyCipher | None = None,
         events: Events | None = None,
         ready_cache_seconds: float = 1.0,
+        notifications: NotificationSettings | None = None,
     ) -> None:
         events = events or Events()
         self.waiters = Waiters(store, clock)
@@ -87,6 +91,8 @@ class Service:
         self.queues = Queues(context)
         self.messages = Messages(context)
         self.claims = Claims(context)
+        self.subscriptions = Subscriptions(context, notifications or NotificationSettings())
+        self.context = context
         self.sharing = Sharing(context, signer or Signer(""))
         self.push = Push(context, self.messages)
         self.health = Health(context, self.queues, self.messages, self.claims)

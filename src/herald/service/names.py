@@ -28,6 +28,15 @@ def check_queue_name(name: str) -> None:
         )
 
 
+def check_topic_name(name: str) -> None:
+    if not is_queue_name(name):
+        raise errors.InvalidQueueName(
+            "Topic names may not be more than 64 characters long and must be made "
+            "up of letters, digits, underscores, dots and dashes (but not only dots).",
+            code="invalid_topic_name",
+        )
+
+
 def check_name_filter(pattern: str) -> None:
     if not _NAME_FILTER.fullmatch(pattern):
         raise errors.InvalidRequest(

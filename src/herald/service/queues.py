@@ -146,3 +146,5 @@ class Queues:
             )
         if "messages" in kinds:
             await self._store.purge_messages(caller.project, name)
+        if "subscriptions" in kinds:
+            await self._store.purge_subscriptions(caller.project, name)

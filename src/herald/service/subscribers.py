@@ -14,8 +14,9 @@ import msgspec
 
 from herald.config import NotificationSettings, host_pattern
 from herald.errors import InvalidRequest
+from herald.service.names import is_queue_name
 
-Sink = Literal["webhook", "trust", "mailto"]
+Sink = Literal["webhook", "trust", "mailto", "queue"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -25,6 +26,7 @@ _SINKS: Final[dict[str, Sink]] = {
     "trust+http": "trust",
     "trust+https": "trust",
     "mailto": "mailto",
+    "queue": "queue",
 }
 
 
@@ -34,7 +36,8 @@ class Subscriber(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     scheme: str
     sink: Sink
-    # The URL a webhook is posted to: `trust+` removed. For mailto, the address.
+    # The URL a webhook is posted to: `trust+` removed. For mailto, the address; for
+    # a queue subscriber, the queue's name.
     target: str
     host: str = ""
     port: int = 0
@@ -105,6 +108,8 @@ def check_subscriber(url: object, rule: HostRule) -> Subscriber:
     sink = _SINKS[scheme]
     if sink == "mailto":
         return _mailto(url, scheme)
+    if sink == "queue":
+        return _queue(url, scheme)
     target = url.split("+", 1)[1] if sink == "trust" else url
     parts = urllib.parse.urlsplit(target)
     try:
@@ -145,6 +150,15 @@ def _mailto(url: str, scheme: str) -> Subscriber:
     if not at or not local or not domain or any(c in address for c in " \t\r\n,<>"):
         raise InvalidRequest("A mailto subscriber must be mailto:name@example.com.")
     return Subscriber(url=url, scheme=scheme, sink="mailto", target=address)
+
+
+def _queue(url: str, scheme: str) -> Subscriber:
+    name = url.split(":", 1)[1]
+    if not is_queue_name(name):
+        raise InvalidRequest(
+            "A queue subscriber must be queue:NAME, NAME a queue name of the same project."
+        )
+    return Subscriber(url=url, scheme=scheme, sink="queue", target=name)
 
 
 def _address(host: str) -> IPAddress | None:

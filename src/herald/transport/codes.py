@@ -24,6 +24,7 @@ STATUS_AND_TITLE: dict[str, tuple[int, str]] = {
     "client_id_length": (400, "Wrong Client-ID value"),
     "invalid_content_type": (400, "Invalid Content-Type"),
     "invalid_queue_name": (400, "Invalid queue identification"),
+    "invalid_topic_name": (400, "Invalid topic identification"),
     "claim_gone": (400, "Unable to delete"),
     "message_not_claimed": (400, "Unable to delete"),
     "message_claimed": (403, "Unable to delete"),

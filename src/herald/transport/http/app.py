@@ -14,11 +14,12 @@ from herald.app import Herald, build
 from herald.config import Settings, load_settings
 from herald.identity import Presented
 from herald.logs import REQUEST_ID
-from herald.service import Abandoned, check_queue_name
+from herald.service import Abandoned, check_queue_name, check_topic_name
+from herald.service.topics import as_topics
 from herald.storage.base import Store
 from herald.transport.http.protocol import ConnectionLimits
 from herald.transport.http.request import Request
-from herald.transport.http.responses import Response, error_response, json_response
+from herald.transport.http.responses import TOPICS, Response, error_response, json_response
 from herald.transport.http.routes import UNMATCHED, Route, Router
 from herald.transport.websocket.connection import Connection
 
@@ -140,7 +141,12 @@ class HeraldApp:
             _check_media_types(request.headers)
             request.caller = await self.identify(presented)
             queue = route.params.get("queue")
-            if queue is not None:
+            if route.topic:
+                if queue is not None:
+                    check_topic_name(queue)
+                request.caller = as_topics(request.caller)
+                request.root = TOPICS
+            elif queue is not None:
                 check_queue_name(queue)
         return await handler(self.service, request, **route.params)
 

@@ -24,8 +24,8 @@ async def post_messages(svc: Service, req: Request, queue: str) -> Response:
     cap = svc.limits.max_messages_post_size
     data = await req.body(cap, f"Message collection size is too large. Max size {cap}")
     ids = await svc.messages.post(req.caller, queue, data)
-    hrefs = [message_href(queue, i) for i in ids]
-    location = f"/v2/queues/{queue}/messages?ids={','.join(ids)}".encode()
+    hrefs = [message_href(queue, i, root=req.root) for i in ids]
+    location = f"{req.root}/{queue}/messages?ids={','.join(ids)}".encode()
     return json_response(201, Resources(hrefs), [(b"location", location)])
 
 
@@ -33,7 +33,7 @@ async def list_or_get_messages(svc: Service, req: Request, queue: str) -> Respon
     ids = req.list_param("ids")
     if ids is not None:
         found = await svc.messages.get_many(req.caller, queue, ids)
-        return json_response(200, MessageList(messages_out(queue, found)))
+        return json_response(200, MessageList(messages_out(queue, found, root=req.root)))
     limit = req.int_param("limit")
     echo = req.bool_param("echo")
     include_claimed = req.bool_param("include_claimed")
@@ -61,7 +61,7 @@ async def list_or_get_messages(svc: Service, req: Request, queue: str) -> Respon
             "wait": req.query.get("wait") if wait else None,
         }
         links.append(Link("next", next_href(req.path, params, messages[-1].id)))
-    return json_response(200, MessagePage(messages_out(queue, messages), links))
+    return json_response(200, MessagePage(messages_out(queue, messages, root=req.root), links))
 
 
 async def delete_messages(svc: Service, req: Request, queue: str) -> Response:
@@ -77,7 +77,7 @@ async def delete_messages(svc: Service, req: Request, queue: str) -> Response:
 
 async def get_message(svc: Service, req: Request, queue: str, message_id: str) -> Response:
     message = await svc.messages.get(req.caller, queue, message_id)
-    return json_response(200, message_out(queue, message))
+    return json_response(200, message_out(queue, message, root=req.root))
 
 
 async def delete_message(svc: Service, req: Request, queue: str, message_id: str) -> Response:

@@ -8,6 +8,7 @@ from herald import errors
 from herald.service import Service
 from herald.transport.http.request import Request
 from herald.transport.http.responses import (
+    TOPICS,
     Response,
     empty,
     json_response,
@@ -40,7 +41,7 @@ async def list_queues(svc: Service, req: Request) -> Response:
     )
     queues = []
     for entry in page.queues:
-        item: dict[str, Any] = {"name": entry.name, "href": queue_href(entry.name)}
+        item: dict[str, Any] = {"name": entry.name, "href": queue_href(entry.name, root=req.root)}
         if detailed:
             item["metadata"] = entry.metadata
         queues.append(item)
@@ -54,7 +55,8 @@ async def list_queues(svc: Service, req: Request) -> Response:
             **filters,
         }
         links.append({"rel": "next", "href": next_href(req.path, params, queues[-1]["name"])})
-    document: dict[str, Any] = {"queues": queues, "links": links}
+    kind = "topics" if req.root == TOPICS else "queues"
+    document: dict[str, Any] = {kind: queues, "links": links}
     if page.count:
         document["count"] = page.count
     return json_response(200, document)
@@ -67,7 +69,7 @@ async def _metadata_body(svc: Service, req: Request, what: str = "Queue metadata
 
 async def create_queue(svc: Service, req: Request, queue: str) -> Response:
     created = await svc.queues.create(req.caller, queue, await _metadata_body(svc, req))
-    return empty(201 if created else 204, queue_href(queue))
+    return empty(201 if created else 204, queue_href(queue, root=req.root))
 
 
 async def get_queue(svc: Service, req: Request, queue: str) -> Response:
@@ -88,7 +90,9 @@ async def delete_queue(svc: Service, req: Request, queue: str) -> Response:
 
 
 async def queue_stats(svc: Service, req: Request, queue: str) -> Response:
-    return json_response(200, stats_out(queue, await svc.queues.stats(req.caller, queue)))
+    return json_response(
+        200, stats_out(queue, await svc.queues.stats(req.caller, queue), root=req.root)
+    )
 
 
 async def purge_queue(svc: Service, req: Request, queue: str) -> Response:

@@ -22,7 +22,17 @@ _INT64 = 2**63
 class Request:
     """One HTTP request, with lazily parsed query string and body."""
 
-    __slots__ = ("_pairs", "_receive", "_scope", "caller", "headers", "method", "path", "query")
+    __slots__ = (
+        "_pairs",
+        "_receive",
+        "_scope",
+        "caller",
+        "headers",
+        "method",
+        "path",
+        "query",
+        "root",
+    )
 
     def __init__(self, scope: dict[str, Any], receive: Any) -> None:
         self.method: str = scope["method"]
@@ -38,6 +48,8 @@ class Request:
             self.query.setdefault(key, value)
         # Set by the identity step before any handler that needs it runs.
         self.caller: Caller = ANONYMOUS
+        # Where the named queue lives: its hrefs start here (topics have their own).
+        self.root = "/v2/queues"
         self._receive = receive
         self._scope = scope
 

@@ -125,18 +125,33 @@ class Stats(msgspec.Struct):
 # Hrefs
 
 
-def queue_href(queue: str) -> str:
-    return f"/v2/queues/{queue}"
+# Where queues live; a project's topics live under /v2/topics, with the same shapes.
+QUEUES = "/v2/queues"
+TOPICS = "/v2/topics"
 
 
-def message_href(queue: str, message_id: str, claim_id: str | None = None) -> str:
-    href = f"/v2/queues/{queue}/messages/{message_id}"
+def queue_href(queue: str, *, root: str = QUEUES) -> str:
+    return f"{root}/{queue}"
+
+
+def message_href(
+    queue: str, message_id: str, claim_id: str | None = None, *, root: str = QUEUES
+) -> str:
+    href = f"{root}/{queue}/messages/{message_id}"
     # Clients read the claim id as the text after the last '=', so keep this shape.
     return f"{href}?claim_id={claim_id}" if claim_id else href
 
 
 def claim_href(queue: str, claim_id: str) -> str:
     return f"/v2/queues/{queue}/claims/{claim_id}"
+
+
+def subscriptions_href(root: str, queue: str) -> str:
+    return f"{root}/{queue}/subscriptions"
+
+
+def subscription_href(root: str, queue: str, subscription_id: str) -> str:
+    return f"{root}/{queue}/subscriptions/{subscription_id}"
 
 
 def next_href(path: str, params: dict[str, Any], marker: str) -> str:
@@ -157,18 +172,20 @@ def _escape(text: str) -> str:
     return text if _PLAIN.fullmatch(text) else quote_plus(text)
 
 
-def message_out(queue: str, message: MessageView) -> MessageOut:
+def message_out(queue: str, message: MessageView, *, root: str = QUEUES) -> MessageOut:
     return MessageOut(
         message.id,
-        message_href(queue, message.id, message.claim_id),
+        message_href(queue, message.id, message.claim_id, root=root),
         message.ttl,
         message.age,
         message.body,
     )
 
 
-def messages_out(queue: str, messages: list[MessageView]) -> list[MessageOut]:
-    return [message_out(queue, m) for m in messages]
+def messages_out(
+    queue: str, messages: list[MessageView], *, root: str = QUEUES
+) -> list[MessageOut]:
+    return [message_out(queue, m, root=root) for m in messages]
 
 
 def popped_out(messages: list[MessageView]) -> PoppedList:
@@ -183,9 +200,10 @@ def claim_out(queue: str, claim: ClaimView) -> ClaimOut:
     )
 
 
-def stats_out(queue: str, stats: StatsView) -> Stats:
+def stats_out(queue: str, stats: StatsView, *, root: str = QUEUES) -> Stats:
     def stamp(s: Any) -> Stamp | None:
-        return None if s is None else Stamp(s.age, s.created, message_href(queue, s.id))
+        href = message_href(queue, s.id, root=root) if s is not None else ""
+        return None if s is None else Stamp(s.age, s.created, href)
 
     return Stats(
         Counts(stats.claimed, stats.free, stats.total, stamp(stats.oldest), stamp(stats.newest))

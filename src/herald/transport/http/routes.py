@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from herald.transport.http import claims, messages, queues, system
+from herald.transport.http import claims, messages, queues, subscriptions, system
 from herald.transport.http.console import ConsoleFiles
 from herald.transport.http.responses import Response
 
@@ -18,7 +18,7 @@ class Route:
     """A resolved path: its handlers by method, the path's variables by name, and its
     template (what metrics and access logs name it by, never the raw path)."""
 
-    __slots__ = ("anonymous", "params", "resource", "template")
+    __slots__ = ("anonymous", "params", "resource", "template", "topic")
 
     def __init__(
         self,
@@ -27,11 +27,14 @@ class Route:
         params: dict[str, str] | None = None,
         *,
         anonymous: bool = False,
+        topic: bool = False,
     ) -> None:
         self.resource = resource
         self.template = template
         self.params = params or {}
         self.anonymous = anonymous
+        # The named queue is one of the project's topics.
+        self.topic = topic
 
 
 UNMATCHED = "unmatched"
@@ -80,6 +83,16 @@ class Router:
             "PATCH": claims.update_claim,
             "DELETE": claims.delete_claim,
         }
+        self.subscriptions: Resource = {
+            "GET": subscriptions.list_subscriptions,
+            "POST": subscriptions.create_subscription,
+        }
+        self.subscription: Resource = {
+            "GET": subscriptions.get_subscription,
+            "PATCH": subscriptions.update_subscription,
+            "DELETE": subscriptions.delete_subscription,
+        }
+        self.confirm: Resource = {"PUT": subscriptions.confirm_subscription}
 
     def resolve(self, path: str) -> Route | None:
         if path == "/":
@@ -108,30 +121,50 @@ class Router:
                 return Route(self.health, "/v2/health")
             case ["queues"]:
                 return Route(self.queues, "/v2/queues")
-            case ["queues", queue]:
-                return Route(self.queue, "/v2/queues/{queue}", {"queue": queue})
-            case ["queues", queue, "stats"]:
-                return Route(self.stats, "/v2/queues/{queue}/stats", {"queue": queue})
-            case ["queues", queue, "purge"]:
-                return Route(self.purge, "/v2/queues/{queue}/purge", {"queue": queue})
-            case ["queues", queue, "share"]:
-                return Route(self.share, "/v2/queues/{queue}/share", {"queue": queue})
-            case ["queues", queue, "messages"]:
-                return Route(self.messages, "/v2/queues/{queue}/messages", {"queue": queue})
-            case ["queues", queue, "messages", message_id]:
-                return Route(
-                    self.message,
-                    "/v2/queues/{queue}/messages/{message_id}",
-                    {"queue": queue, "message_id": message_id},
-                )
-            case ["queues", queue, "claims"]:
-                return Route(self.claims, "/v2/queues/{queue}/claims", {"queue": queue})
-            case ["queues", queue, "claims", claim_id]:
-                return Route(
-                    self.claim,
-                    "/v2/queues/{queue}/claims/{claim_id}",
-                    {"queue": queue, "claim_id": claim_id},
-                )
+            case ["topics"]:
+                return Route(self.queues, "/v2/topics", topic=True)
+            case ["topics", *rest]:
+                found = self._queue_route(rest, "/v2/topics/{topic}")
+                # Topics fan out to subscribers: nothing claims from them or shares them.
+                if found is None or found.resource in (self.claims, self.claim, self.share):
+                    return None
+                found.topic = True
+                return found
+            case ["queues", *rest]:
+                return self._queue_route(rest, "/v2/queues/{queue}")
+        return None
+
+    def _queue_route(self, parts: list[Any], base: str) -> Route | None:
+        """The route below /v2/queues (or /v2/topics): a queue and what of it; `base`
+        starts its template."""
+        match parts:
+            case [queue]:
+                return Route(self.queue, base, {"queue": queue})
+            case [queue, "stats"]:
+                return Route(self.stats, f"{base}/stats", {"queue": queue})
+            case [queue, "purge"]:
+                return Route(self.purge, f"{base}/purge", {"queue": queue})
+            case [queue, "share"]:
+                return Route(self.share, f"{base}/share", {"queue": queue})
+            case [queue, "messages"]:
+                return Route(self.messages, f"{base}/messages", {"queue": queue})
+            case [queue, "messages", message_id]:
+                ids = {"queue": queue, "message_id": message_id}
+                return Route(self.message, f"{base}/messages/{{message_id}}", ids)
+            case [queue, "claims"]:
+                return Route(self.claims, f"{base}/claims", {"queue": queue})
+            case [queue, "claims", claim_id]:
+                ids = {"queue": queue, "claim_id": claim_id}
+                return Route(self.claim, f"{base}/claims/{{claim_id}}", ids)
+            case [queue, "subscriptions"]:
+                return Route(self.subscriptions, f"{base}/subscriptions", {"queue": queue})
+            case [queue, "subscriptions", subscription_id]:
+                ids = {"queue": queue, "subscription_id": subscription_id}
+                return Route(self.subscription, f"{base}/subscriptions/{{subscription_id}}", ids)
+            case [queue, "subscriptions", subscription_id, "confirm"]:
+                ids = {"queue": queue, "subscription_id": subscription_id}
+                template = f"{base}/subscriptions/{{subscription_id}}/confirm"
+                return Route(self.confirm, template, ids)
         return None
 
     def _console_file(self, rest: str) -> Route | None:

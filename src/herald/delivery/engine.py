@@ -1,0 +1,273 @@
+"""The delivery engine: leases the outbox, decides each delivery, sends it, retries or gives up.
+
+The outbox is written by `post_messages` in the same commit as the messages,
+so the engine's job is to drain it at least once. Deliveries of one
+subscription go one at a time, oldest first, so a slow or dead endpoint holds
+back only its own subscription; a lease keeps other processes off what this
+one holds, and lapses if this process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import msgspec
+
+from herald import errors
+from herald.config import NotificationSettings
+from herald.delivery.counters import DeliveryCounters
+from herald.delivery.outcome import Outcome
+from herald.delivery.payload import NotifiedMessage
+from herald.delivery.senders import Sender, post_into
+from herald.model import Delivery, StoredMessage, Subscription
+from herald.service import Service
+from herald.service.filters import FilterPolicy, compile_policy
+from herald.service.policy import policy_of
+from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
+from herald.service.subscribers import HostRule, check_subscriber
+from herald.storage.base import Store
+
+log = logging.getLogger("herald.delivery")
+_decode = msgspec.json.decode
+_encode = msgspec.json.Encoder(order="deterministic").encode
+# Distinct filter policies kept compiled; past this many the cache starts again.
+_FILTER_CACHE = 1024
+
+
+class DeliveryEngine:
+    """Works the outbox of one store with bounded concurrency; time comes from `clock`."""
+
+    def __init__(
+        self,
+        store: Store,
+        service: Service,
+        settings: NotificationSettings,
+        senders: Mapping[str, Sender],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._service = service
+        self._settings = settings
+        self._senders = senders
+        self._hosts = HostRule(settings)
+        self._clock = clock
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._chains: dict[str, collections.deque[Delivery]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._held = 0
+        self._wake = asyncio.Event()
+        self.counters = DeliveryCounters()
+        self._filters: dict[bytes, FilterPolicy] = {}
+
+    # Running
+
+    async def run(self) -> None:
+        """Lease and work deliveries until cancelled."""
+        try:
+            while True:
+                try:
+                    taken = await self.step()
+                except Exception:
+                    log.exception("leasing deliveries failed; will retry")
+                    taken = 0
+                if taken == 0:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
+        finally:
+            for worker in list(self._workers.values()):
+                worker.cancel()
+            for worker in list(self._workers.values()):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
+    def wake(self) -> None:
+        """A hint that deliveries may be due: the next lease comes without waiting."""
+        self._wake.set()
+
+    async def step(self) -> int:
+        """Lease what fits beside what is held and hand each delivery to its subscription's
+        worker; how many were leased."""
+        room = self._settings.batch_size - self._held
+        if room <= 0:
+            return 0
+        leased = await self._store.lease_deliveries(self._clock(), room, self._settings.lease)
+        for delivery in leased:
+            self._held += 1
+            self._chains.setdefault(delivery.subscription_id, collections.deque()).append(delivery)
+            if delivery.subscription_id not in self._workers:
+                self._workers[delivery.subscription_id] = asyncio.create_task(
+                    self._work(delivery.subscription_id)
+                )
+        return len(leased)
+
+    async def idle(self) -> None:
+        """Wait until every leased delivery has been worked (for shutdown and tests)."""
+        while self._workers:
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    async def _work(self, subscription_id: str) -> None:
+        chain = self._chains[subscription_id]
+        try:
+            while chain:
+                delivery = chain.popleft()
+                self._held -= 1
+                if self._clock() >= delivery.due:
+                    # Its lease lapsed while it waited: another process may hold it now.
+                    continue
+                async with self._slots:
+                    try:
+                        retry_at = await self.deliver(delivery)
+                    except Exception:
+                        log.exception("delivery %s failed unexpectedly", delivery.id)
+                        retry_at = None
+                if retry_at is not None and retry_at > self._clock():
+                    # The endpoint is failing: what is held waits with the failed one, in order.
+                    await self._defer(chain, retry_at)
+        finally:
+            del self._workers[subscription_id]
+            self._held -= len(chain)
+            del self._chains[subscription_id]
+            self.wake()
+
+    async def _defer(self, chain: collections.deque[Delivery], due: float) -> None:
+        # Only what is held now: deliveries leased meanwhile are tried in their turn, or
+        # deferring could feed on itself while posts keep coming.
+        waiting = list(chain)
+        chain.clear()
+        self._held -= len(waiting)
+        for delivery in waiting:
+            await self._store.retry_delivery(delivery.id, delivery.attempts, due)
+
+    # Deciding one delivery
+
+    async def deliver(self, delivery: Delivery) -> float | None:
+        """Work one leased delivery to its end or its next attempt; when that attempt is
+        due if it is retried, else None."""
+        now = self._clock()
+        sub = await self._store.get_subscription(
+            delivery.project, delivery.source, delivery.subscription_id, now
+        )
+        if sub is None:
+            self.counters.gone += 1
+            self.counters.lag.pop(delivery.subscription_id, None)
+            await self._finish(delivery, "subscription gone")
+            return None
+        if delivery.posted + delivery.ttl <= now:
+            self.counters.expired += 1
+            await self._finish(delivery, "message expired")
+            return None
+        # A queue subscriber is the project's own queue: nobody else to ask.
+        if (
+            self._settings.require_confirmation
+            and not sub.confirmed
+            and not sub.subscriber.startswith("queue:")
+        ):
+            self.counters.unconfirmed += 1
+            await self._finish(delivery, "subscription not confirmed")
+            return None
+        body = self._opened(delivery)
+        policy = sub.options.get("filter_policy")
+        if policy is not None and not self._filter(policy).matches(_decode(bytes(body))):
+            self.counters.filtered += 1
+            await self._finish(delivery, "filtered out")
+            return None
+        self.counters.attempts += 1
+        outcome = await self._send(sub, delivery, body, now)
+        if outcome.delivered:
+            self.counters.successes += 1
+            self.counters.lag[sub.id] = self._clock() - delivery.posted
+            await self._finish(delivery, outcome.reason)
+            return None
+        self.counters.failures += 1
+        if outcome.retryable:
+            delays = (await self._retry_policy(sub)).delays()
+            if delivery.attempts < len(delays):
+                # Counted from when the attempt began, so a slow answer does not stretch it;
+                # a subscriber's Retry-After may only lengthen the wait.
+                wait = max(float(delays[delivery.attempts]), getattr(outcome, "retry_after", 0.0))
+                due = now + wait
+                self.counters.retries += 1
+                await self._store.retry_delivery(delivery.id, delivery.attempts + 1, due)
+                _log(delivery, f"{outcome.reason}; retry {delivery.attempts + 1} in {wait:g} s")
+                return due
+        await self._give_up(sub, delivery, body, outcome)
+        return None
+
+    async def _send(
+        self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, now: float
+    ) -> Outcome:
+        try:
+            subscriber = check_subscriber(sub.subscriber, self._hosts)
+        except errors.InvalidRequest as exc:
+            # The operator's rules changed since the subscription was made.
+            return Outcome(verdict="undeliverable", reason=exc.description)
+        sender = self._senders.get(subscriber.sink)
+        if sender is None:
+            return Outcome(
+                verdict="undeliverable", reason=f"this server sends no {subscriber.sink} messages"
+            )
+        message = NotifiedMessage(ttl=delivery.ttl, body=body, id=delivery.message_id)
+        return await sender.send(sub, subscriber, message, now)
+
+    async def _give_up(
+        self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, outcome: Outcome
+    ) -> None:
+        """The subscriber refused the message or retries ran out: to the subscription's
+        dead-letter queue if it names one, and counted and logged either way."""
+        self.counters.given_up += 1
+        reason = outcome.reason if not outcome.retryable else f"{outcome.reason}; retries spent"
+        target = sub.options.get("dead_letter_queue")
+        if isinstance(target, str):
+            message = NotifiedMessage(ttl=delivery.ttl, body=body)
+            posted = await post_into(self._service, sub.project, target, message)
+            if posted.delivered:
+                self.counters.dead_lettered += 1
+                reason += f"; dead-lettered to {target}"
+            else:
+                reason += f"; not dead-lettered: {posted.reason}"
+        await self._finish(delivery, f"given up ({reason})", level=logging.WARNING)
+
+    def _filter(self, document: object) -> FilterPolicy:
+        """The compiled policy, compiled once per distinct policy while it is in use."""
+        key = _encode(document)
+        found = self._filters.get(key)
+        if found is None:
+            if len(self._filters) >= _FILTER_CACHE:
+                self._filters.clear()
+            found = self._filters[key] = compile_policy(document)
+        return found
+
+    async def _retry_policy(self, sub: Subscription) -> RetryPolicy:
+        """The subscription's `_retry_policy`, unless its queue's says to ignore it."""
+        metadata = await self._store.queue_metadata(sub.project, sub.source) or {}
+        queue = parse_retry_policy(policy_of(metadata).retry_policy)
+        own = parse_retry_policy(sub.options.get("_retry_policy"))
+        return effective_retry_policy(own, queue)
+
+    def _opened(self, delivery: Delivery) -> msgspec.Raw:
+        stored = StoredMessage(
+            delivery.message_id, delivery.body, delivery.ttl, delivery.posted, None, 0
+        )
+        return self._service.context.cipher.open(delivery.project, delivery.source, stored).body
+
+    async def _finish(self, delivery: Delivery, why: str, level: int = logging.INFO) -> None:
+        await self._store.finish_delivery(delivery.id)
+        _log(delivery, why, level)
+
+
+def _log(delivery: Delivery, what: str, level: int = logging.INFO) -> None:
+    log.log(
+        level,
+        "delivery %s of message %s to subscription %s (attempt %d): %s",
+        delivery.id,
+        delivery.message_id,
+        delivery.subscription_id,
+        delivery.attempts + 1,
+        what,
+    )
