@@ -15,7 +15,7 @@ from herald.transport.http.openapi import describe
 from herald.transport.http.routes import Resource, Router
 
 METHODS = ("get", "put", "post", "patch", "delete", "head")
-SAMPLES = {"queue_name": "jobs", "message_id": "m1", "claim_id": "c1"}
+SAMPLES = {"queue_name": "jobs", "message_id": "m1", "claim_id": "c1", "subscription_id": "s1"}
 
 
 def document(admin_mode: bool = True, auth: str = "noauth") -> dict[str, Any]:

@@ -196,6 +196,11 @@ def _paths(limits: Limits, *, anonymous_project: bool) -> dict[str, Any]:
         "A claim id, as the server gave it.",
         {"type": "string", "pattern": _ID_PATTERN, "maxLength": 64},
     )
+    subscription_id = _path(
+        "subscription_id",
+        "A subscription id, as the server gave it.",
+        {"type": "string", "maxLength": 64},
+    )
     marker = _query(
         "marker", "Start after this marker (the last name or id of the page).", {"type": "string"}
     )
@@ -408,6 +413,47 @@ def _paths(limits: Limits, *, anonymous_project: bool) -> dict[str, Any]:
                 ),
             ),
         },
+        "/v2/queues/{queue_name}/subscriptions": {
+            "parameters": [queue],
+            "get": operation(
+                "List the queue's subscriptions",
+                {200: _json("A page of subscriptions", _SUBSCRIPTION_PAGE)},
+                marker,
+                _query(
+                    "limit",
+                    "Subscriptions per page.",
+                    {"type": "integer", "minimum": 1, "maximum": limits.max_subscriptions_per_page},
+                ),
+            ),
+            "post": operation(
+                "Subscribe to the queue's messages (a duplicate not yet confirmed answers "
+                "its existing id)",
+                {201: _json("The subscription's id", _SUBSCRIPTION_ID, location=True)},
+                body=_body(_SUBSCRIPTION_IN, "subscriber, ttl and options"),
+                errors=(*_COMMON_ERRORS, 409),
+            ),
+        },
+        "/v2/queues/{queue_name}/subscriptions/{subscription_id}": {
+            "parameters": [queue, subscription_id],
+            "get": operation("A subscription", {200: _json("The subscription", _SUBSCRIPTION)}),
+            "patch": operation(
+                "Change a subscription's subscriber, ttl or options",
+                {204: _empty("Changed", location=True)},
+                body=_body(_SUBSCRIPTION_PATCH, "What to change"),
+                errors=(*_COMMON_ERRORS, 409),
+            ),
+            "delete": operation(
+                "Delete a subscription", {204: _empty("Deleted, or there was none")}
+            ),
+        },
+        "/v2/queues/{queue_name}/subscriptions/{subscription_id}/confirm": {
+            "parameters": [queue, subscription_id],
+            "put": operation(
+                "Confirm a subscription, or withdraw its confirmation",
+                {204: _empty("Recorded", location=True)},
+                body=_body(_CONFIRM, "Whether the subscriber confirms"),
+            ),
+        },
         "/v2/queues/{queue_name}/claims/{claim_id}": {
             "parameters": [queue, claim_id],
             "get": operation(
@@ -439,6 +485,56 @@ def _path(name: str, text: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def _query(name: str, text: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "description": text, "schema": schema}
+
+
+_SUBSCRIPTION = {
+    "type": "object",
+    "required": ["id", "source", "subscriber", "ttl", "age", "options", "confirmed"],
+    "properties": {
+        "id": {"type": "string"},
+        "source": {"type": "string"},
+        "subscriber": {"type": "string"},
+        "ttl": {"type": "integer"},
+        "age": {"type": "integer"},
+        "options": {"type": "object"},
+        "confirmed": {"type": "boolean"},
+    },
+}
+_SUBSCRIPTION_PAGE = {
+    "type": "object",
+    "required": ["subscriptions", "links"],
+    "properties": {
+        "subscriptions": {"type": "array", "items": _SUBSCRIPTION},
+        "links": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_SUBSCRIPTION_ID = {
+    "type": "object",
+    "required": ["subscription_id"],
+    "properties": {"subscription_id": {"type": "string"}},
+}
+_SUBSCRIPTION_IN = {
+    "type": "object",
+    "required": ["subscriber"],
+    "properties": {
+        "subscriber": {
+            "type": "string",
+            "description": "http(s)://, mailto:, trust+http(s)://, queue:NAME",
+        },
+        "ttl": {"type": "integer", "minimum": 60},
+        "options": {"type": "object"},
+    },
+}
+_SUBSCRIPTION_PATCH = {
+    "type": "object",
+    "minProperties": 1,
+    "properties": _SUBSCRIPTION_IN["properties"],
+}
+_CONFIRM = {
+    "type": "object",
+    "required": ["confirmed"],
+    "properties": {"confirmed": {"type": "boolean"}},
+}
 
 
 def _json(text: str, schema: dict[str, Any], *, location: bool = False) -> dict[str, Any]:
