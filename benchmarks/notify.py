@@ -39,6 +39,7 @@ from benchlib import (
     Server,
     api_json,
     free_port,
+    herald_server,
     herald_sqlite,
     machine,
     markdown_table,
@@ -185,6 +186,7 @@ def delivery_run(
         "messages": total,
         "delivered": seen,
         "complete": seen >= total,
+        "connections": int(counted["connections"]),
         "posted_per_s": round(total / (acknowledged - began), 1),
         "deliveries_per_s": round(seen / (end - began), 1),
         "seconds": round(end - began, 3),
@@ -400,7 +402,8 @@ def render(record: dict[str, Any], args: argparse.Namespace) -> str:
     info = record["machine"]
     lines = [
         f"Load average at start {info['load_average']}, at end {record['load_end']} "
-        f"on {info['cores']} cores; {args.rounds} rounds, median (min to max).",
+        f"on {info['cores']} cores; {args.rounds} rounds, median (min to max); Herald's "
+        f"notifications concurrency {args.concurrency}.",
         "",
     ]
     if "receiver_posts_per_s" in record:
@@ -498,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     add("--connections", type=int, default=32, help="wrk connections in the overhead part")
     add("--subscribers", type=int, default=100)
     add("--probe-fanout", type=int, default=20)
+    add("--store", default="sqlite", help="Herald's store: sqlite (a fresh file) or a URI")
+    add("--durability", choices=("full", "normal"), default="full", help="Herald's SQLite")
+    add("--concurrency", type=int, default=10, help="Herald's [notifications] concurrency")
     add("--zaqar-workers", type=int, default=2)
     add("--redis", default="redis://127.0.0.1:6379/0", help="the Redis Zaqar uses")
     add("--zaqar-redis-db", type=int, default=13)
@@ -516,9 +522,14 @@ def main(argv: list[str] | None = None) -> int:
         "settings": vars(args),
     }
     receiver = receiver_server()
-    herald = herald_sqlite("herald-notify", workers=1)
+    env = {"HERALD_NOTIFICATIONS_CONCURRENCY": str(args.concurrency)}
+    if args.store == "sqlite":
+        herald = herald_sqlite("herald-notify", workers=1, durability=args.durability, env=env)
+        labels = {"herald": f"Herald, SQLite durability {args.durability} (1 process)"}
+    else:
+        herald = herald_server("herald-notify", args.store, workers=1, env=env)
+        labels = {"herald": f"Herald, {args.store.split(':')[0]} (1 process)"}
     servers: dict[str, Server] = {"herald": herald}
-    labels = {"herald": "Herald, SQLite (1 process)"}
     if "deliveries" in parts and not args.no_zaqar:
         zaqar = zaqar_server(args, extra_conf=PIPELINE)
         if zaqar is not None:

@@ -3,7 +3,8 @@
 It answers every POST `200` with an empty body, on keep-alive connections as
 the sender asks, parsing with httptools on uvloop so that it costs far less
 than the servers that send to it (`notify.py` measures that with wrk).
-`GET /count` answers `{"posts": n, "first": t, "last": t}`, the monotonic
+`GET /count` answers `{"posts": n, "connections": c, "first": t, "last": t}`:
+the POSTs and the connections made (its own `/count` requests included), the monotonic
 clock (shared by every process on the host) at the first and the latest POST;
 `DELETE /count` starts counting afresh.
 
@@ -29,6 +30,7 @@ class Tally:
 
     def __init__(self) -> None:
         self.posts = 0
+        self.connections = 0
         self.first = 0.0
         self.last = 0.0
 
@@ -40,7 +42,7 @@ class Tally:
         self.last = now
 
     def reset(self) -> None:
-        self.posts = 0
+        self.posts = self.connections = 0
         self.first = self.last = 0.0
 
 
@@ -56,6 +58,7 @@ class Receiver(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio's, only alike.
         self._transport = cast(asyncio.Transport, transport)
+        self._tally.connections += 1
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -85,9 +88,9 @@ class Receiver(asyncio.Protocol):
         elif self._url.startswith(b"/count"):
             if method == b"DELETE":
                 self._tally.reset()
-            body = json.dumps(
-                {"posts": self._tally.posts, "first": self._tally.first, "last": self._tally.last}
-            ).encode()
+            tally = self._tally
+            counts = {"posts": tally.posts, "connections": tally.connections}
+            body = json.dumps({**counts, "first": tally.first, "last": tally.last}).encode()
             head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             head += b"Content-Length: %d\r\n" % len(body)
             if not keep:
