@@ -26,7 +26,7 @@ from herald.delivery.payload import NotifiedMessage
 from herald.delivery.senders import Sender, post_into
 from herald.model import Delivery, StoredMessage, Subscription
 from herald.service import Service
-from herald.service.filters import compile_policy
+from herald.service.filters import FilterPolicy, compile_policy
 from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
 from herald.service.subscribers import HostRule, check_subscriber
@@ -34,6 +34,9 @@ from herald.storage.base import Store
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
+_encode = msgspec.json.Encoder(order="deterministic").encode
+# Distinct filter policies kept compiled; past this many the cache starts again.
+_FILTER_CACHE = 1024
 
 
 class DeliveryEngine:
@@ -59,6 +62,7 @@ class DeliveryEngine:
         self._held = 0
         self._wake = asyncio.Event()
         self.counters = DeliveryCounters()
+        self._filters: dict[bytes, FilterPolicy] = {}
 
     # Running
 
@@ -151,6 +155,7 @@ class DeliveryEngine:
         )
         if sub is None:
             self.counters.gone += 1
+            self.counters.lag.pop(delivery.subscription_id, None)
             await self._finish(delivery, "subscription gone")
             return None
         if delivery.posted + delivery.ttl <= now:
@@ -168,7 +173,7 @@ class DeliveryEngine:
             return None
         body = self._opened(delivery)
         policy = sub.options.get("filter_policy")
-        if policy is not None and not compile_policy(policy).matches(_decode(bytes(body))):
+        if policy is not None and not self._filter(policy).matches(_decode(bytes(body))):
             self.counters.filtered += 1
             await self._finish(delivery, "filtered out")
             return None
@@ -227,6 +232,16 @@ class DeliveryEngine:
             else:
                 reason += f"; not dead-lettered: {posted.reason}"
         await self._finish(delivery, f"given up ({reason})", level=logging.WARNING)
+
+    def _filter(self, document: object) -> FilterPolicy:
+        """The compiled policy, compiled once per distinct policy while it is in use."""
+        key = _encode(document)
+        found = self._filters.get(key)
+        if found is None:
+            if len(self._filters) >= _FILTER_CACHE:
+                self._filters.clear()
+            found = self._filters[key] = compile_policy(document)
+        return found
 
     async def _retry_policy(self, sub: Subscription) -> RetryPolicy:
         """The subscription's `_retry_policy`, unless its queue's says to ignore it."""
