@@ -38,6 +38,7 @@ from benchlib import (
     WORK,
     Server,
     api_json,
+    cpu_seconds,
     free_port,
     herald_server,
     herald_sqlite,
@@ -230,8 +231,6 @@ def deliveries_part(
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process and of every process below it."""
-    from benchlib import cpu_seconds
-
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
