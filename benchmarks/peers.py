@@ -142,13 +142,13 @@ def consume_rounds(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     prefill = dict.fromkeys(systems, args.prefill)
     found: dict[str, list[dict[str, Any]]] = {name: [] for name in systems}
     try:
-        for n in range(args.rounds):
+        for n in range(args.consume_rounds or args.rounds):
             for name in rotated(list(systems), n):
                 mode, url = systems[name]
                 for _ in range(4):
                     say(f"round {n + 1}: consume, {name}, {prefill[name]} queued")
                     result = peerbench(mode, url, *options, "-n", str(prefill[name]))
-                    needed = int(result["per_second"] * args.duration * 1.5)
+                    needed = int(result["per_second"] * args.duration * 1.3)
                     prefill[name] = max(prefill[name], needed)
                     if not result["dry"]:
                         break
@@ -190,6 +190,7 @@ def consume_table(found: dict[str, list[dict[str, Any]]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--consume-rounds", type=int, default=0, help="if not --rounds")
     parser.add_argument("--only", default="rpc,consume")
     parser.add_argument("--rpc-count", type=int, default=2000, help="timed round trips per run")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per consume run")
@@ -210,6 +211,7 @@ def main() -> None:
     if "rpc" in parts:
         document["rpc"] = rpc_rounds(args)
         tables.append(rpc_table(document["rpc"]))
+        write_results(f"peers-rpc-{timestamp()}", document, tables[-1])
     if "consume" in parts:
         document["consume"] = consume_rounds(args)
         tables.append(consume_table(document["consume"]))

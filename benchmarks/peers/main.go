@@ -167,12 +167,22 @@ type heraldHTTP struct {
 }
 
 func newHeraldHTTP() *heraldHTTP {
-	transport := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
-	return &heraldHTTP{strings.TrimRight(*target, "/"), &http.Client{Transport: transport}}
+	return newHeraldAt(*target)
+}
+
+// newHeraldAt keeps idle connections for less than the server's keep-alive timeout
+// (5 s), so that a request is never sent on a connection the server is closing.
+func newHeraldAt(base string) *heraldHTTP {
+	transport := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true, IdleConnTimeout: 2 * time.Second}
+	return &heraldHTTP{strings.TrimRight(base, "/"), &http.Client{Transport: transport}}
 }
 
 func (h *heraldHTTP) call(method, path string, body []byte) (int, []byte) {
-	request, err := http.NewRequest(method, h.base+path, bytes.NewReader(body))
+	var reader io.Reader = http.NoBody
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	request, err := http.NewRequest(method, h.base+path, reader)
 	check(err)
 	request.Header.Set("Client-ID", clientID)
 	request.Header.Set("X-Project-ID", project)
@@ -422,7 +432,7 @@ func consumeAMQP() map[string]any {
 // message_delete_many naming their ids and the claim.
 func consumeWS() map[string]any {
 	base := strings.Replace(strings.Replace(*target, "ws://", "http://", 1), "wss://", "https://", 1)
-	filler := &heraldHTTP{strings.TrimRight(base, "/"), &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	filler := newHeraldAt(base)
 	batch := make([]any, 10)
 	for i := range batch {
 		batch[i] = map[string]any{"ttl": 3600, "body": json.RawMessage(payload())}
