@@ -7,9 +7,11 @@ RPC round trips at concurrency 1, and consume + acknowledge with 32 consumers.
   request-reply, Herald over HTTP (claims with `wait` on the request and reply queues)
   and over WebSocket (the same with `claim_create` frames), Herald on SQLite with
   `durability = full` and `normal`.
-- consume: 32 consumers over 4 queues; RabbitMQ quorum queues, manual acks one per
-  message, prefetch 10, against Herald over WebSocket with `durability = full`, each
-  consumer claiming 10 and deleting them with one `message_delete_many`.
+- consume: 32 consumers over 4 queues, each Herald consumer claiming 10 over WebSocket
+  and deleting them with one `message_delete_many`: Herald `durability = full` against
+  RabbitMQ quorum queues (manual acks one per message, prefetch 10), Herald `normal`
+  against NATS JetStream file streams (pull 10, ack each), which acknowledge a publish
+  before syncing it.
 
 Systems run in an order that rotates from round to round, so that the load other work
 puts on the machine falls on all of them alike; each figure is the median of the rounds,
@@ -32,7 +34,6 @@ from typing import Any
 from benchlib import (
     HERE,
     WORK,
-    Server,
     herald_sqlite,
     machine,
     markdown_table,
@@ -128,15 +129,22 @@ def rpc_table(found: dict[str, list[dict[str, Any]]]) -> str:
     )
 
 
+RABBIT = "RabbitMQ quorum, manual ack, prefetch 10"
+JETSTREAM = "NATS JetStream file stream, pull 10, ack each"
+
+
 def consume_rounds(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    server: Server = herald_sqlite(
-        "peers-consume", workers=args.herald_workers, durability="full"
-    ).start()
-    ws = server.url.replace("http://", "ws://") + "/"
+    servers = {
+        d: herald_sqlite(f"peers-consume-{d}", workers=args.herald_workers, durability=d).start()
+        for d in ("full", "normal")
+    }
+    ws = {d: server.url.replace("http://", "ws://") + "/" for d, server in servers.items()}
     options = ["-c", "32", "-queues", "4", "-prefetch", "10", "-d", f"{args.duration}s"]
     systems = {
-        "RabbitMQ quorum, manual ack, prefetch 10": ("consume-amqp", AMQP),
-        "Herald WebSocket, claim 10 + delete_many (full)": ("consume-ws", ws),
+        RABBIT: ("consume-amqp", AMQP),
+        "Herald WebSocket, claim 10 + delete_many (full)": ("consume-ws", ws["full"]),
+        JETSTREAM: ("consume-jetstream", NATS),
+        "Herald WebSocket, claim 10 + delete_many (normal)": ("consume-ws", ws["normal"]),
     }
     # Enough messages for the run: from the rate seen so far, with room to spare.
     prefill = dict.fromkeys(systems, args.prefill)
@@ -157,31 +165,34 @@ def consume_rounds(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                     raise RuntimeError(f"{name}: the queues ran dry four times")
                 found[name].append(result)
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
     return found
 
 
 def consume_table(found: dict[str, list[dict[str, Any]]]) -> str:
-    names = list(found)
-    rabbit = found[names[0]]
+    """Herald `full` against RabbitMQ's quorum queues, `normal` against JetStream, which
+    acknowledges before it syncs to disk."""
     rows = []
-    for name in names:
-        rates = [r["per_second"] for r in found[name]]
+    for name, results in found.items():
+        reference = JETSTREAM if "normal" in name or name == JETSTREAM else RABBIT
+        rates = [r["per_second"] for r in results]
         ratios = [
-            r["per_second"] / b["per_second"] for r, b in zip(found[name], rabbit, strict=True)
+            r["per_second"] / b["per_second"]
+            for r, b in zip(results, found[reference], strict=True)
         ]
         rows.append(
             [
                 name,
                 f"{median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})",
-                spread(ratios) + "x",
+                "-" if name == reference else f"{spread(ratios)}x {reference.split(',')[0]}",
             ]
         )
     return markdown_table(
         [
             "consume + acknowledge, 32 consumers, 4 queues",
             "messages/s (min-max)",
-            "to RabbitMQ, per round",
+            "ratio per round",
         ],
         rows,
     )

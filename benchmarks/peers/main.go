@@ -26,7 +26,7 @@ const project = "peer-bench"
 const clientID = "3f0b1a52-56b5-4d6a-9f0e-00000000beef"
 
 var (
-	mode     = flag.String("mode", "", "rpc-amqp, rpc-nats, rpc-http, rpc-ws, consume-amqp, consume-ws")
+	mode     = flag.String("mode", "", "rpc-amqp, rpc-nats, rpc-http, rpc-ws, consume-amqp, consume-jetstream, consume-ws")
 	target   = flag.String("url", "", "the server: amqp://, nats://, http:// or ws://")
 	count    = flag.Int("n", 2000, "round trips (rpc), or messages to prefill (consume)")
 	warmup   = flag.Int("warmup", 200, "round trips before the timed ones (rpc)")
@@ -53,6 +53,8 @@ func main() {
 		result = consumeAMQP()
 	case "consume-ws":
 		result = consumeWS()
+	case "consume-jetstream":
+		result = consumeJetStream()
 	default:
 		fail(fmt.Errorf("unknown -mode %q", *mode))
 	}
@@ -476,6 +478,50 @@ func consumeWS() map[string]any {
 	})
 	for i := 0; i < *queues; i++ {
 		filler.call("DELETE", "/v2/queues/"+queueName(i), nil)
+	}
+	return result
+}
+
+// JetStream: a file-backed stream per queue, prefilled with acknowledged publishes;
+// each queue's consumers share one durable pull consumer, fetch 10 and ack each.
+func consumeJetStream() map[string]any {
+	nc, err := nats.Connect(*target)
+	check(err)
+	defer nc.Close()
+	js, err := nc.JetStream(nats.PublishAsyncMaxPending(1000))
+	check(err)
+	for i := 0; i < *queues; i++ {
+		_ = js.DeleteStream(queueName(i))
+		_, err := js.AddStream(&nats.StreamConfig{Name: queueName(i), Subjects: []string{queueName(i)}, Storage: nats.FileStorage})
+		check(err)
+		for sent := 0; sent < *count / *queues; sent++ {
+			_, err := js.PublishAsync(queueName(i), payload())
+			check(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		fail(fmt.Errorf("prefill not acknowledged within a minute"))
+	}
+	result := consumed(func(q string, stop <-chan struct{}, done *atomic.Int64, dry *atomic.Bool) {
+		sub, err := js.PullSubscribe(q, "peer-bench", nats.BindStream(q))
+		check(err)
+		for !stopped(stop) {
+			batch, err := sub.Fetch(*prefetch, nats.MaxWait(time.Second))
+			if err == nats.ErrTimeout || len(batch) == 0 {
+				dry.Store(true)
+				return
+			}
+			check(err)
+			for _, m := range batch {
+				check(m.Ack())
+				done.Add(1)
+			}
+		}
+	})
+	for i := 0; i < *queues; i++ {
+		_ = js.DeleteStream(queueName(i))
 	}
 	return result
 }
