@@ -74,6 +74,10 @@ def test_update_and_confirm(herald: Herald) -> None:
     assert updated.out == f"updated the subscriber and ttl of subscription {subscription_id}\n"
     confirmed = herald("subscription", "confirm", "jobs", subscription_id)
     assert (confirmed.code, confirmed.out) == (0, f"confirmed subscription {subscription_id}\n")
+    duplicate = herald("subscription", "create", "jobs", other)
+    assert duplicate.code == 1
+    assert duplicate.err.startswith("herald: 409 Resource conflict: ")
+    assert subscription_id in duplicate.err
     shown = herald("subscription", "show", "jobs", subscription_id, "--json").json()
     assert (shown["subscriber"], shown["ttl"], shown["confirmed"]) == (other, 900, True)
     revoked = herald("subscription", "confirm", "jobs", subscription_id, "--revoke", "--json")
