@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from apikey_support import keyed_server
 from support import ServerProcess, headers, make_settings, running_app, server_environ
+from webhook_receiver import webhook_receiver
 
 CHROMIUM = os.environ.get("HERALD_TEST_CHROMIUM", "/usr/bin/chromium")
 # What this closed network needs: no sandbox (root in a container), and no calls home.
@@ -134,8 +135,6 @@ def test_create_post_browse_claim_and_purge(page: Any, console_server: ServerPro
     expect(page.locator("#queue-stats")).to_contain_text("2 free, 1 claimed")
     counts = page.locator("#queues tbody tr[data-queue='orders'] td")
     expect(counts).to_have_text(["orders", "2", "1", "3"])
-    if os.environ.get("HERALD_CONSOLE_SCREENSHOT"):
-        page.screenshot(path=os.environ["HERALD_CONSOLE_SCREENSHOT"], full_page=True)
     page.click("#release")
     page.wait_for_selector("#claim-result", state="hidden")
     expect(page.locator("#messages td.state")).to_have_text(["free", "free", "delayed"])
@@ -154,6 +153,86 @@ def test_create_post_browse_claim_and_purge(page: Any, console_server: ServerPro
         stats = api.get("/v2/queues/orders/stats").json()["messages"]
         assert stats["total"] == 0
         assert api.get("/v2/queues").json()["queues"][0]["name"] == "orders"
+
+
+def subscribe(page: Any, subscriber: str, ttl: str, options: str) -> None:
+    page.fill("#sub-subscriber", subscriber)
+    page.fill("#sub-ttl", ttl)
+    page.fill("#sub-options", options)
+    page.click("#subscribe button")
+
+
+def test_subscribe_a_webhook_see_it_delivered_to_then_delete_it(
+    page: Any, console_server: ServerProcess
+) -> None:
+    project = f"console-{uuid.uuid4().hex[:8]}"
+    subscriptions = page.locator("#subscriptions tbody tr")
+    with webhook_receiver() as receiver:
+        connect(page, console_server.url, project)
+        page.fill("#new-queue", "orders")
+        page.click("#create-queue button")
+        page.wait_for_selector("#queue-title:has-text('Queue orders')")
+        expect(subscriptions).to_have_count(0)
+
+        hook, audit = receiver.url("/orders-hook"), receiver.url("/audit-hook")
+        subscribe(page, hook, "600", '{"post_headers": {"X-Team": "ops"}}')
+        expect(page.locator("#status")).to_contain_text(f"Subscribed {hook} (subscription ")
+        subscribe(page, audit, "3600", '{"note": "<b>not markup</b>"}')
+        expect(subscriptions).to_have_count(2)
+        # Subscription ids are random and the API lists them by id: rows are found by text.
+        first = page.locator(f"#subscriptions tbody tr:has-text('{hook}') td")
+        expect(first.nth(0)).to_have_text(hook)
+        expect(first.nth(1)).to_have_text("600")
+        expect(first.nth(3)).to_have_text("no")
+        expect(first.nth(4)).to_have_text('{"post_headers":{"X-Team":"ops"}}')
+        assert page.locator("#subscriptions b").count() == 0
+        audit_row = page.locator(f"#subscriptions tbody tr:has-text('{audit}')")
+        expect(audit_row.locator("pre")).to_have_text('{"note":"<b>not markup</b>"}')
+
+        for number in (7, 8):
+            page.fill("#post-body", f'{{"order": {number}}}')
+            page.click("#post button")
+            page.wait_for_selector(f"#messages tbody tr:nth-child({number - 6})")
+        delivered = receiver.wait_for("/orders-hook", 2)
+        assert sorted(d.body["body"]["order"] for d in delivered) == [7, 8]
+        assert {d.body["queue_name"] for d in delivered} == {"orders"}
+        assert all(
+            {k.lower(): v for k, v in d.headers.items()}["x-team"] == "ops" for d in delivered
+        )
+        assert len(receiver.wait_for("/audit-hook", 2)) == 2
+
+        page.fill("#claim-limit", "1")
+        page.click("#claim button")
+        expect(page.locator("#messages td.state")).to_have_text(["claimed", "free"])
+        if os.environ.get("HERALD_CONSOLE_SCREENSHOT"):
+            page.screenshot(path=os.environ["HERALD_CONSOLE_SCREENSHOT"], full_page=True)
+
+        # Deleting asks first; a cancel keeps the subscription.
+        audit_row.locator("button:has-text('Delete')").click()
+        expect(page.locator("#confirm-text")).to_have_text(
+            f"Delete the subscription of {audit} to orders?"
+        )
+        assert page.locator("#confirm-name").is_hidden()
+        page.click("#confirm button[value='cancel']")
+        expect(subscriptions).to_have_count(2)
+        audit_row.locator("button:has-text('Delete')").click()
+        page.click("#confirm-ok")
+        expect(page.locator("#status")).to_have_text(f"Subscription of {audit} deleted.")
+        expect(subscriptions).to_have_count(1)
+
+        # A subscriber the server refuses: its title and description, and nothing made.
+        subscribe(page, "ftp://example.com/drop", "600", "{}")
+        page.wait_for_selector("#status.error")
+        expect(page.locator("#status")).to_contain_text(
+            "Invalid API request: The subscriber type of subscription must be supported in the list"
+        )
+        expect(subscriptions).to_have_count(1)
+        subscribe(page, hook, "600", "[not json")
+        expect(page.locator("#status")).to_contain_text("The options must be JSON")
+
+    with httpx.Client(base_url=console_server.url, headers=headers(project)) as api:
+        left = api.get("/v2/queues/orders/subscriptions").json()["subscriptions"]
+        assert [(s["subscriber"], s["ttl"]) for s in left] == [(hook, 600)]
 
 
 def test_cancelled_confirmation_changes_nothing(page: Any, console_server: ServerProcess) -> None:

@@ -1,4 +1,4 @@
-"""The commands that talk to a Zaqar v2 server: `herald queue`, `herald message`, `herald claim`.
+"""The commands that talk to a Zaqar v2 server: `herald queue`, `message`, `claim`, `subscription`.
 
 Exit codes: 0 done, 1 the server refused (a 4xx), 2 bad usage, 3 the server
 could not be reached or failed (a 5xx).
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from herald.admin import claims, messages, queues
+from herald.admin import claims, messages, queues, subscriptions
 from herald.admin.client import USAGE, CommandFailed, ZaqarClient
 
 EXIT_CODES = (
@@ -23,6 +23,10 @@ GROUPS: dict[str, tuple[str, Callable[[Any, argparse.ArgumentParser], None]]] = 
     "queue": ("list, create, delete, count or purge queues", queues.add_commands),
     "message": ("post, list, show or delete messages", messages.add_commands),
     "claim": ("claim messages or release a claim", claims.add_commands),
+    "subscription": (
+        "list, create, show, update, confirm or delete a queue's subscriptions",
+        subscriptions.add_commands,
+    ),
 }
 
 
@@ -44,7 +48,7 @@ def connection_options() -> argparse.ArgumentParser:
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Add `herald queue|message|claim ...` to the top-level parser."""
+    """Add `herald queue|message|claim|subscription ...` to the top-level parser."""
     common = connection_options()
     for name, (text, add_commands) in GROUPS.items():
         group = subparsers.add_parser(name, help=text, description=f"{text}. {EXIT_CODES}")

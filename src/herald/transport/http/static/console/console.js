@@ -6,7 +6,7 @@
 
 const PAGE = 20;
 const session = window.sessionStorage;
-const state = { queue: null, queuesNext: null, messagesNext: null };
+const state = { queue: null, queuesNext: null, messagesNext: null, subscriptionsNext: null };
 
 function $(id) {
   return document.getElementById(id);
@@ -149,7 +149,7 @@ async function openQueue(name) {
   $("queue-title").textContent = `Queue ${name}`;
   $("queue-panel").hidden = false;
   $("claim-result").hidden = true;
-  await refreshQueue();
+  await Promise.all([refreshQueue(), loadSubscriptions(null)]);
 }
 
 async function refreshQueue() {
@@ -204,12 +204,7 @@ async function deleteMessage(href) {
 }
 
 async function postMessage() {
-  let body;
-  try {
-    body = JSON.parse($("post-body").value);
-  } catch (err) {
-    throw new ApiError(`The body is not JSON: ${err.message}`);
-  }
+  const body = parseJson($("post-body").value, "The body");
   const message = { body, ttl: Number($("post-ttl").value) };
   const delay = Number($("post-delay").value);
   if (delay) message.delay = delay;
@@ -247,13 +242,18 @@ async function releaseClaim() {
 }
 
 function confirmByName(text) {
-  // Destructive actions ask for the queue's name, as a typed confirmation.
+  // Destructive actions on a whole queue ask for its name, as a typed confirmation.
+  return confirmAction(text, state.queue);
+}
+
+function confirmAction(text, typed) {
   const dialog = $("confirm");
   const input = $("confirm-name");
   $("confirm-text").textContent = text;
+  $("confirm-typed").hidden = !typed;
   input.value = "";
-  $("confirm-ok").disabled = true;
-  input.oninput = () => ($("confirm-ok").disabled = input.value !== state.queue);
+  $("confirm-ok").disabled = Boolean(typed);
+  input.oninput = () => ($("confirm-ok").disabled = input.value !== typed);
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
@@ -277,6 +277,57 @@ async function deleteQueue() {
   await loadQueues();
 }
 
+// Subscriptions of the open queue
+
+function parseJson(text, what) {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(`${what} must be JSON: ${err.message}`);
+  }
+}
+
+async function loadSubscriptions(href) {
+  const { data } = await api("GET", href || queuePath(state.queue, `/subscriptions?limit=${PAGE}`));
+  const subscriptions = (data && data.subscriptions) || [];
+  const body = $("subscriptions").tBodies[0];
+  if (!href) body.replaceChildren();
+  for (const subscription of subscriptions) {
+    const row = body.insertRow();
+    row.dataset.subscription = subscription.id;
+    cell(row, subscription.subscriber);
+    cell(row, String(subscription.ttl));
+    cell(row, String(subscription.age));
+    cell(row, subscription.confirmed ? "yes" : "no");
+    const pre = document.createElement("pre");
+    pre.textContent = JSON.stringify(subscription.options || {});
+    cell(row, "").appendChild(pre);
+    cell(row, "").appendChild(button("Delete", () => deleteSubscription(subscription)));
+  }
+  state.subscriptionsNext = subscriptions.length === PAGE ? nextHref(data.links) : null;
+  $("subscriptions-more").hidden = !state.subscriptionsNext;
+}
+
+async function subscribe() {
+  const subscriber = $("sub-subscriber").value.trim();
+  const request = { subscriber };
+  const ttl = $("sub-ttl").value.trim();
+  if (ttl) request.ttl = Number(ttl);
+  const options = $("sub-options").value.trim();
+  if (options) request.options = parseJson(options, "The options");
+  const { data } = await api("POST", queuePath(state.queue, "/subscriptions"), request);
+  $("sub-subscriber").value = "";
+  say(`Subscribed ${subscriber} (subscription ${data.subscription_id}).`);
+  await loadSubscriptions(null);
+}
+
+async function deleteSubscription(subscription) {
+  if (!(await confirmAction(`Delete the subscription of ${subscription.subscriber} to ${state.queue}?`))) return;
+  await api("DELETE", queuePath(state.queue, `/subscriptions/${encodeURIComponent(subscription.id)}`));
+  say(`Subscription of ${subscription.subscriber} deleted.`);
+  await loadSubscriptions(null);
+}
+
 async function connect() {
   session.setItem("herald.project", $("project").value.trim());
   session.setItem("herald.token", $("token").value);
@@ -289,7 +340,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("connect").addEventListener("submit", guarded(connect));
   $("create-queue").addEventListener("submit", guarded(createQueue));
   $("queues-more").addEventListener("click", guarded(() => loadQueues(state.queuesNext)));
-  $("refresh").addEventListener("click", guarded(refreshQueue));
+  $("refresh").addEventListener("click", guarded(() => Promise.all([refreshQueue(), loadSubscriptions(null)])));
   $("purge").addEventListener("click", guarded(purgeQueue));
   $("delete-queue").addEventListener("click", guarded(deleteQueue));
   $("post").addEventListener("submit", guarded(postMessage));
@@ -297,4 +348,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("release").addEventListener("click", guarded(releaseClaim));
   $("messages-first").addEventListener("click", guarded(() => loadMessages(null)));
   $("messages-next").addEventListener("click", guarded(() => loadMessages(state.messagesNext)));
+  $("subscribe").addEventListener("submit", guarded(subscribe));
+  $("subscriptions-more").addEventListener("click", guarded(() => loadSubscriptions(state.subscriptionsNext)));
 });
