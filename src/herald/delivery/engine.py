@@ -62,6 +62,7 @@ class DeliveryEngine:
         self._held = 0
         self._wake = asyncio.Event()
         self.counters = DeliveryCounters()
+        self._events = service.events
         self._filters: dict[bytes, FilterPolicy] = {}
 
     # Running
@@ -72,6 +73,10 @@ class DeliveryEngine:
             while True:
                 try:
                     taken = await self.step()
+                except errors.StoreUnavailable as exc:
+                    # The outage watch logs an outage once; a traceback per round says no more.
+                    self._service.watch.failed(exc)
+                    taken = 0
                 except Exception:
                     log.exception("leasing deliveries failed; will retry")
                     taken = 0
@@ -155,11 +160,13 @@ class DeliveryEngine:
         )
         if sub is None:
             self.counters.gone += 1
+            self._events.delivery_skipped("gone")
             self.counters.lag.pop(delivery.subscription_id, None)
             await self._finish(delivery, "subscription gone")
             return None
         if delivery.posted + delivery.ttl <= now:
             self.counters.expired += 1
+            self._events.delivery_skipped("expired")
             await self._finish(delivery, "message expired")
             return None
         # A queue subscriber is the project's own queue: nobody else to ask.
@@ -169,19 +176,25 @@ class DeliveryEngine:
             and not sub.subscriber.startswith("queue:")
         ):
             self.counters.unconfirmed += 1
+            self._events.delivery_skipped("unconfirmed")
             await self._finish(delivery, "subscription not confirmed")
             return None
         body = self._opened(delivery)
         policy = sub.options.get("filter_policy")
         if policy is not None and not self._filter(policy).matches(_decode(bytes(body))):
             self.counters.filtered += 1
+            self._events.delivery_skipped("filtered")
             await self._finish(delivery, "filtered out")
             return None
         self.counters.attempts += 1
-        outcome = await self._send(sub, delivery, body, now)
+        started = time.perf_counter()
+        sink, outcome = await self._send(sub, delivery, body, now)
+        seconds = time.perf_counter() - started
         if outcome.delivered:
             self.counters.successes += 1
-            self.counters.lag[sub.id] = self._clock() - delivery.posted
+            lag = self.counters.lag[sub.id] = self._clock() - delivery.posted
+            self._events.delivery_attempted(sink, "delivered", seconds)
+            self._events.delivery_lag(sink, lag)
             await self._finish(delivery, outcome.reason)
             return None
         self.counters.failures += 1
@@ -193,27 +206,31 @@ class DeliveryEngine:
                 wait = max(float(delays[delivery.attempts]), getattr(outcome, "retry_after", 0.0))
                 due = now + wait
                 self.counters.retries += 1
+                self._events.delivery_attempted(sink, "retried", seconds)
                 await self._store.retry_delivery(delivery.id, delivery.attempts + 1, due)
                 _log(delivery, f"{outcome.reason}; retry {delivery.attempts + 1} in {wait:g} s")
                 return due
+        self._events.delivery_attempted(sink, "failed", seconds)
         await self._give_up(sub, delivery, body, outcome)
         return None
 
     async def _send(
         self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, now: float
-    ) -> Outcome:
+    ) -> tuple[str, Outcome]:
+        """The sink the subscriber names (`unknown` when the rules refuse it now), and
+        how the attempt went."""
         try:
             subscriber = check_subscriber(sub.subscriber, self._hosts)
         except errors.InvalidRequest as exc:
             # The operator's rules changed since the subscription was made.
-            return Outcome(verdict="undeliverable", reason=exc.description)
-        sender = self._senders.get(subscriber.sink)
+            return "unknown", Outcome(verdict="undeliverable", reason=exc.description)
+        sink = subscriber.sink
+        sender = self._senders.get(sink)
         if sender is None:
-            return Outcome(
-                verdict="undeliverable", reason=f"this server sends no {subscriber.sink} messages"
-            )
+            reason = f"this server sends no {sink} messages"
+            return sink, Outcome(verdict="undeliverable", reason=reason)
         message = NotifiedMessage(ttl=delivery.ttl, body=body, id=delivery.message_id)
-        return await sender.send(sub, subscriber, message, now)
+        return sink, await sender.send(sub, subscriber, message, now)
 
     async def _give_up(
         self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, outcome: Outcome
@@ -228,6 +245,7 @@ class DeliveryEngine:
             posted = await post_into(self._service, sub.project, target, message)
             if posted.delivered:
                 self.counters.dead_lettered += 1
+                self._events.delivery_dead_lettered()
                 reason += f"; dead-lettered to {target}"
             else:
                 reason += f"; not dead-lettered: {posted.reason}"
