@@ -232,6 +232,9 @@ class MetricEvents(Events):
     def websocket_closed(self) -> None:
         WEBSOCKET_CONNECTIONS.dec()
 
+    def websocket_frame(self, direction: str) -> None:
+        WEBSOCKET_FRAMES.labels(direction).inc()
+
     def push_began(self) -> None:
         WEBSOCKET_PUSHES.inc()
 

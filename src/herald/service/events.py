@@ -54,6 +54,9 @@ class Events:
     def websocket_closed(self) -> None:
         """A WebSocket connection ended."""
 
+    def websocket_frame(self, direction: str) -> None:
+        """A WebSocket frame was `received` or `sent` (pushed notifications included)."""
+
     def push_began(self) -> None:
         """A WebSocket push subscription started sending."""
 

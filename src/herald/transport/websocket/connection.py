@@ -84,6 +84,7 @@ class Connection:
                     break
                 if event["type"] == "websocket.disconnect":
                     break
+                self.service.events.websocket_frame("received")
                 text = event.get("text")
                 if text is not None:
                     await self._answer(text.encode(), Encoding.JSON)
@@ -221,6 +222,7 @@ class Connection:
             await self._send(send_event(frame, encoding))
         except Exception:
             raise Closed from None
+        self.service.events.websocket_frame("sent")
 
     # Push subscriptions (the `Subscriptions` of actions.py)
 
@@ -312,6 +314,7 @@ class Connection:
                 return
             finally:
                 self._backlog -= size
+            self.service.events.websocket_frame("sent")
 
     async def _overflow(self, encoding: Encoding) -> None:
         if self._closing:
