@@ -30,7 +30,7 @@ from herald.service.filters import FilterPolicy, compile_policy
 from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
 from herald.service.subscribers import HostRule, check_subscriber
-from herald.storage.base import Store
+from herald.storage.base import OUTBOX_WAKEUPS, Store
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
@@ -69,6 +69,7 @@ class DeliveryEngine:
 
     async def run(self) -> None:
         """Lease and work deliveries until cancelled."""
+        watching = await self._watch_outbox()
         try:
             while True:
                 try:
@@ -85,11 +86,30 @@ class DeliveryEngine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
         finally:
+            if watching:
+                with contextlib.suppress(Exception):
+                    await self._store.unwatch_outbox()
             for worker in list(self._workers.values()):
                 worker.cancel()
             for worker in list(self._workers.values()):
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+
+    async def _watch_outbox(self) -> bool:
+        """Be woken when a post writes deliveries, where the store can say so; whether
+        it watches. Without it (or if the watch fails) the poll alone finds them."""
+        if OUTBOX_WAKEUPS not in self._store.capabilities:
+            return False
+        try:
+            await self._store.watch_outbox(self.wake)
+        except Exception as exc:
+            log.warning(
+                "cannot watch the outbox; polling it every %g s: %s",
+                self._settings.poll_interval,
+                exc,
+            )
+            return False
+        return True
 
     def wake(self) -> None:
         """A hint that deliveries may be due: the next lease comes without waiting."""
