@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.errors import StoreUnavailable
+from herald.errors import InvalidRequest, NotFound, StoreUnavailable
 from herald.model import Limits
 from herald.service import Events, Service, StoreWatch
 from herald.storage.sqlite.store import SQLiteStore
@@ -95,3 +95,13 @@ def test_an_outage_is_logged_and_counted_once_each_way(caplog: pytest.LogCapture
         "answering 503 until the store answers again",
         "store outage ended: the store answers again after 12.5 s",
     ]
+
+
+def test_a_transport_error_starts_an_outage_only_when_it_says_the_store_is_down() -> None:
+    events = Outages()
+    watch = StoreWatch(events, FakeClock(start=0.0))
+    for error in (NotFound("Queue q does not exist."), InvalidRequest("limit must be 1 to 20.")):
+        watch.saw(error)
+    assert (events.failures, events.changes, watch.down) == (0, [], False)
+    watch.saw(StoreUnavailable("The store cannot be reached"))
+    assert (events.failures, events.changes, watch.down) == (1, [True], True)

@@ -87,6 +87,8 @@ class Herald:
             self._tasks.append(asyncio.create_task(self._sample_depths(self.metric_events)))
         if self.settings.notifications.enabled:
             self._start_deliveries()
+            if self.metric_events is not None:
+                self._tasks.append(asyncio.create_task(self._sample_backlog()))
 
     def _start_deliveries(self) -> None:
         settings = self.settings.notifications
@@ -139,6 +141,20 @@ class Herald:
             await asyncio.sleep(OUTAGE_PROBE_SECONDS)
             if self.service.watch.down:
                 await self.service.readiness.probe_store()
+
+    async def _sample_backlog(self) -> None:
+        from herald.metrics import publish_backlog
+
+        while True:
+            try:
+                now = self._clock()
+                pending, oldest = await self.store.count_deliveries(now)
+                publish_backlog(pending, oldest, now)
+            except errors.StoreUnavailable as exc:
+                self.service.watch.failed(exc)
+            except Exception:
+                log.exception("sampling the notification backlog failed; will retry")
+            await asyncio.sleep(self.settings.metrics_depth_interval)
 
     async def _sample_depths(self, events: MetricEvents) -> None:
         from herald.metrics import DEPTHS

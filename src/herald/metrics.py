@@ -89,12 +89,13 @@ STORE_UP = Gauge(
     multiprocess_mode="livemin",
 )
 
-# Ready for the transports and the delivery engine being built beside this one:
-# defined and documented here so that wiring them is one call at the right place.
+# Notifications: labels are the subscriber's kind and an outcome, both from small
+# fixed sets, never a subscription or project id, so the series stay few however
+# many subscriptions there are.
 NOTIFICATION_DELIVERIES = Counter(
     "herald_notification_deliveries",
-    "Notification deliveries attempted, by subscriber kind (webhook, queue, ...) and "
-    "outcome (delivered, failed, retried, dropped).",
+    "Notification delivery attempts, by subscriber kind (webhook, queue, mailto) and "
+    "outcome (delivered; retried: failed, another attempt is due; failed: given up).",
     ["kind", "outcome"],
 )
 NOTIFICATION_DELIVERY_SECONDS = Histogram(
@@ -103,16 +104,49 @@ NOTIFICATION_DELIVERY_SECONDS = Histogram(
     ["kind"],
     buckets=_LATENCY_BUCKETS,
 )
+NOTIFICATION_SKIPPED = Counter(
+    "herald_notification_skipped",
+    "Deliveries ended unsent, by reason (filtered, unconfirmed, gone, expired).",
+    ["reason"],
+)
+NOTIFICATION_DEAD_LETTERED = Counter(
+    "herald_notification_dead_lettered",
+    "Deliveries given up and posted to their subscription's dead-letter queue.",
+)
+NOTIFICATION_LAG_SECONDS = Histogram(
+    "herald_notification_lag_seconds",
+    "Time from a message's post to its notification's arrival, by subscriber kind.",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+# Every worker reads the same outbox, so any live worker's sample is the backlog.
+NOTIFICATION_BACKLOG = Gauge(
+    "herald_notification_backlog",
+    "Deliveries pending in the outbox (leased ones included), as last sampled.",
+    multiprocess_mode="livemax",
+)
+NOTIFICATION_OLDEST_SECONDS = Gauge(
+    "herald_notification_oldest_pending_seconds",
+    "Age of the oldest pending delivery's message (0 when none is pending), as last sampled.",
+    multiprocess_mode="livemax",
+)
 LONG_POLLS_WAITING = Gauge(
     "herald_long_polls_waiting",
     "Long polls waiting for a message now.",
     multiprocess_mode="livesum",
 )
 LONG_POLLS = Counter(
-    "herald_long_polls", "Long polls finished, by outcome (woken, timed_out).", ["outcome"]
+    "herald_long_polls",
+    "Long polls finished, by outcome (woken, timed_out, abandoned).",
+    ["outcome"],
 )
 WEBSOCKET_CONNECTIONS = Gauge(
     "herald_websocket_connections", "Open WebSocket connections.", multiprocess_mode="livesum"
+)
+WEBSOCKET_PUSHES = Gauge(
+    "herald_websocket_push_subscriptions",
+    "WebSocket push subscriptions sending now.",
+    multiprocess_mode="livesum",
 )
 WEBSOCKET_FRAMES = Counter(
     "herald_websocket_frames", "WebSocket frames, by direction (received, sent).", ["direction"]
@@ -184,6 +218,41 @@ class MetricEvents(Events):
         if down:
             STORE_OUTAGES.inc()
         STORE_UP.set(0 if down else 1)
+
+    def long_poll_began(self) -> None:
+        LONG_POLLS_WAITING.inc()
+
+    def long_poll_ended(self, outcome: str) -> None:
+        LONG_POLLS_WAITING.dec()
+        LONG_POLLS.labels(outcome).inc()
+
+    def websocket_opened(self) -> None:
+        WEBSOCKET_CONNECTIONS.inc()
+
+    def websocket_closed(self) -> None:
+        WEBSOCKET_CONNECTIONS.dec()
+
+    def websocket_frame(self, direction: str) -> None:
+        WEBSOCKET_FRAMES.labels(direction).inc()
+
+    def push_began(self) -> None:
+        WEBSOCKET_PUSHES.inc()
+
+    def push_ended(self) -> None:
+        WEBSOCKET_PUSHES.dec()
+
+    def delivery_attempted(self, sink: str, outcome: str, seconds: float) -> None:
+        NOTIFICATION_DELIVERIES.labels(sink, outcome).inc()
+        NOTIFICATION_DELIVERY_SECONDS.labels(sink).observe(seconds)
+
+    def delivery_skipped(self, reason: str) -> None:
+        NOTIFICATION_SKIPPED.labels(reason).inc()
+
+    def delivery_dead_lettered(self) -> None:
+        NOTIFICATION_DEAD_LETTERED.inc()
+
+    def delivery_lag(self, sink: str, seconds: float) -> None:
+        NOTIFICATION_LAG_SECONDS.labels(sink).observe(max(0.0, seconds))
 
     def queue_used(self, project: str, queue: str) -> None:
         if self._most == 0:
@@ -275,6 +344,12 @@ class DepthCollector(Collector):
                 continue
             with contextlib.suppress(OSError, msgspec.DecodeError):
                 yield from _depth_decoder.decode(path.read_bytes()).depths
+
+
+def publish_backlog(pending: int, oldest_posted: float | None, now: float) -> None:
+    """The outbox sample, as `count_deliveries` gave it at `now`."""
+    NOTIFICATION_BACKLOG.set(pending)
+    NOTIFICATION_OLDEST_SECONDS.set(0.0 if oldest_posted is None else max(0.0, now - oldest_posted))
 
 
 def _modified(path: Path) -> float:

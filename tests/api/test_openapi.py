@@ -15,7 +15,13 @@ from herald.transport.http.openapi import describe
 from herald.transport.http.routes import Resource, Router
 
 METHODS = ("get", "put", "post", "patch", "delete", "head")
-SAMPLES = {"queue_name": "jobs", "message_id": "m1", "claim_id": "c1", "subscription_id": "s1"}
+SAMPLES = {
+    "queue_name": "jobs",
+    "topic_name": "news",
+    "message_id": "m1",
+    "claim_id": "c1",
+    "subscription_id": "s1",
+}
 
 
 def document(admin_mode: bool = True, auth: str = "noauth") -> dict[str, Any]:
@@ -62,6 +68,42 @@ def test_every_route_is_documented() -> None:
         reached.append(route.resource)
     missing = [r for r in resources if not any(r is seen for seen in reached)]
     assert missing == [], f"routes the document does not describe: {missing}"
+
+
+def test_topics_are_described_exactly_where_the_router_takes_them() -> None:
+    paths = document()["paths"]
+    router = Router(admin_mode=True)
+    queue_templates = [t for t in paths if t.startswith("/v2/queues")]
+    assert queue_templates
+    for queue_template in queue_templates:
+        template = queue_template.replace("/v2/queues", "/v2/topics").replace(
+            "{queue_name}", "{topic_name}"
+        )
+        route = router.resolve(concrete(template))
+        if route is None:
+            assert template not in paths, template
+            continue
+        assert template in paths, f"a topic route the document does not describe: {template}"
+        assert route.topic, template
+        assert route.template == template.replace("{topic_name}", "{topic}"), template
+        assert documented_methods(paths[template]) == set(route.resource), template
+    assert not any("/claims" in t or "/share" in t for t in paths if t.startswith("/v2/topics"))
+
+
+def test_topic_operations_speak_of_topics_and_list_as_topics() -> None:
+    paths = document()["paths"]
+    listing = paths["/v2/topics"]["get"]["responses"]["200"]
+    assert listing["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TopicList"
+    }
+    assert "topics" in document()["components"]["schemas"]["TopicList"]["required"]
+    item = paths["/v2/topics/{topic_name}/messages"]
+    assert [p["name"] for p in item["parameters"]] == ["topic_name"]
+    assert "queue" not in paths["/v2/topics/{topic_name}"]["delete"]["summary"]
+    # The queue items are not changed by making the topic ones from them.
+    assert [p["name"] for p in paths["/v2/queues/{queue_name}/messages"]["parameters"]] == [
+        "queue_name"
+    ]
 
 
 def test_health_is_described_only_in_admin_mode() -> None:

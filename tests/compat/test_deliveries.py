@@ -117,3 +117,24 @@ def test_two_processes_share_deliveries_without_duplicates(store_uri: str, tmp_p
         finally:
             assert first.stop() == 0
             assert second.stop() == 0
+
+
+def test_a_post_wakes_the_engines_long_before_their_next_poll(
+    store_uri: str, tmp_path: Path
+) -> None:
+    # Polls a minute apart: a notification that arrives in seconds was woken by its post.
+    slow_polls = {"HERALD_NOTIFICATIONS_POLL_INTERVAL": "60"}
+    with webhook_receiver() as receiver:
+        server = ServerProcess(store_uri, tmp_path, "--workers", "2", env=slow_polls).start()
+        try:
+            subscribe(server.url, receiver.url("/woken"))
+            with httpx.Client(base_url=server.url, headers=headers(PROJECT), timeout=10) as api:
+                for n in range(3):
+                    answer = api.post(
+                        "/v2/queues/events/messages", json={"messages": [{"body": {"n": n}}]}
+                    )
+                    assert answer.status_code == 201
+                    arrived = receiver.wait_for("/woken", n + 1, within=20)
+                    assert arrived[-1].body["body"] == {"n": n}
+        finally:
+            assert server.stop() == 0

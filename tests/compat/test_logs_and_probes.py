@@ -15,6 +15,7 @@ import pytest
 import backends
 from support import ServerProcess, failed_start, headers
 from tcp_proxy import TcpProxy
+from ws_support import Frames, status_of
 
 HUMAN_LINE = re.compile(
     r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<level>[A-Z]+) (?P<logger>\S+) "
@@ -189,6 +190,11 @@ def test_probes_answer_without_any_header_whatever_auth_is(auth: str, tmp_path: 
         assert server.stop() == 0
 
 
+# Nothing in the background (collection, the delivery engine woken by its lost
+# outbox watch) meets the outage first: the requests' answers must.
+QUIET = {"HERALD_GC_INTERVAL": "0", "HERALD_NOTIFICATIONS_ENABLED": "false"}
+
+
 @pytest.fixture(params=["redis", "postgres"])
 def relayed_store(request: pytest.FixtureRequest) -> Iterator[tuple[str, TcpProxy]]:
     """A Redis or PostgreSQL store reached through a relay the test can cut."""
@@ -211,7 +217,7 @@ def test_an_outage_logs_one_line_as_it_begins_and_one_as_it_ends(
     relayed_store: tuple[str, TcpProxy], tmp_path: Path
 ) -> None:
     uri, proxy = relayed_store
-    server = serve(uri, tmp_path, env={"HERALD_GC_INTERVAL": "0"})
+    server = serve(uri, tmp_path, env=QUIET)
     sent = headers()
     try:
         assert post_one(server.url, sent).status_code == 201
@@ -246,6 +252,31 @@ def test_an_outage_logs_one_line_as_it_begins_and_one_as_it_ends(
     assert "Traceback" not in "\n".join(lines)
     # Every line is still a log line of the format: no stray output from a driver.
     assert all(HUMAN_LINE.fullmatch(line) for line in lines), lines
+
+
+def test_an_outage_met_over_a_websocket_is_logged_once_too(
+    relayed_store: tuple[str, TcpProxy], tmp_path: Path
+) -> None:
+    uri, proxy = relayed_store
+    server = serve(uri, tmp_path, env=QUIET)
+    post = {"queue_name": "logged", "messages": [{"body": 1}]}
+    try:
+        with Frames(server.url) as frames:
+            assert frames.ok("message_post", post, 201)
+            proxy.cut()
+            for _ in range(4):
+                frames.send("message_post", post)
+                assert status_of(frames.reply_to("message_post")) == 503
+            lines = wait_for_lines(server, lambda got: any("store outage began" in x for x in got))
+            proxy.start()
+            wait_for_lines(server, lambda got: any("store outage ended" in x for x in got))
+            assert frames.ok("message_post", post, 201)
+    finally:
+        assert server.stop() == 0
+    lines = server.errors.read_text().splitlines()
+    assert len([line for line in lines if "store outage began" in line]) == 1, lines
+    assert len([line for line in lines if "store outage ended" in line]) == 1, lines
+    assert "Traceback" not in "\n".join(lines)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support import ServerProcess, free_port, headers
+from webhook_receiver import webhook_receiver
+from ws_support import Frames
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -277,5 +281,180 @@ def test_counts_survive_a_worker_killed_and_its_live_gauges_go(tmp_path: Path) -
         assert after[counter("messages_posted")] == 20
         assert after["herald_store_up", ()] == 1
         assert victim not in worker_pids(directory)
+    finally:
+        assert server.stop() == 0
+
+
+def scrape_until(
+    metrics_port: int, holds: Callable[[dict[Sample, float]], bool], within: float = 30
+) -> dict[Sample, float]:
+    """A scrape of which `holds` is true (an engine counts a moment after it sends)."""
+    deadline = time.monotonic() + within
+    while True:
+        samples = scrape(metrics_port)
+        if holds(samples):
+            return samples
+        if time.monotonic() > deadline:
+            herald = {k: v for k, v in samples.items() if "notification" in k[0] or "poll" in k[0]}
+            pytest.fail(f"the metrics never reached what was expected: {herald}")
+        time.sleep(0.1)
+
+
+def delivery(kind: str, outcome: str) -> Sample:
+    return ("herald_notification_deliveries_total", (("kind", kind), ("outcome", outcome)))
+
+
+def test_deliveries_to_a_real_receiver_move_the_notification_metrics_exactly(
+    store_uri: str, tmp_path: Path
+) -> None:
+    env = {"HERALD_NOTIFICATIONS_POLL_INTERVAL": "0.05", "HERALD_METRICS_DEPTH_INTERVAL": "1"}
+    with webhook_receiver() as receiver:
+        server, metrics_port = serve_metered(store_uri, tmp_path, "--workers", "2", env=env)
+        try:
+            api = httpx.Client(base_url=server.url + "/v2/queues", headers=headers(), timeout=10)
+            with api:
+                # The first message is answered 503 (retried at once), then 400 (given up).
+                receiver.answer("/hook", 503, 400)
+                made = api.post(
+                    "/notified/subscriptions", json={"subscriber": receiver.url("/hook")}
+                )
+                assert made.status_code == 201
+                picky = {
+                    "subscriber": receiver.url("/picky"),
+                    "options": {"filter_policy": {"price": [{"numeric": [">", 100]}]}},
+                }
+                assert api.post("/notified/subscriptions", json=picky).status_code == 201
+                before = scrape(metrics_port)
+                for price in (5, 500, 50):
+                    posted = api.post(
+                        "/notified/messages", json={"messages": [{"body": {"price": price}}]}
+                    )
+                    assert posted.status_code == 201
+            receiver.wait_for("/hook", 4)
+            receiver.wait_for("/picky", 1)
+            wanted = {
+                delivery("webhook", "delivered"): 3,
+                delivery("webhook", "retried"): 1,
+                delivery("webhook", "failed"): 1,
+                ("herald_notification_skipped_total", (("reason", "filtered"),)): 2,
+            }
+
+            def notified(samples: dict[Sample, float]) -> dict[Sample, float]:
+                return {k: v for k, v in moved(before, samples).items() if "notification" in k[0]}
+
+            after = scrape_until(metrics_port, lambda samples: notified(samples) == wanted)
+            lag = ("herald_notification_lag_seconds_count", (("kind", "webhook"),))
+            assert after[lag] - before.get(lag, 0) == 3
+            attempts = (
+                "herald_notification_delivery_duration_seconds_count",
+                (("kind", "webhook"),),
+            )
+            assert after[attempts] - before.get(attempts, 0) == 5
+            # Nothing is left in the outbox once the sampler has looked again.
+            scrape_until(
+                metrics_port,
+                lambda samples: (
+                    samples.get(("herald_notification_backlog", ())) == 0
+                    and samples.get(("herald_notification_oldest_pending_seconds", ())) == 0
+                ),
+            )
+            assert len(receiver.received("/hook")) == 4
+            assert len(receiver.received("/picky")) == 1
+        finally:
+            assert server.stop() == 0
+
+
+def gauge(samples: dict[Sample, float], name: str) -> float:
+    return samples.get((f"herald_{name}", ()), 0.0)
+
+
+def test_a_held_long_poll_shows_in_the_gauge_then_leaves_it(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
+    server, metrics_port = serve_metered(store, tmp_path, "--workers", "2")
+    woken = ("herald_long_polls_total", (("outcome", "woken"),))
+    timed_out = ("herald_long_polls_total", (("outcome", "timed_out"),))
+    try:
+        sent = headers()
+        before = scrape(metrics_port)
+        assert gauge(before, "long_polls_waiting") == 0
+        answers: list[httpx.Response] = []
+
+        def hold() -> None:
+            answers.append(
+                httpx.get(
+                    f"{server.url}/v2/queues/held/messages",
+                    params={"wait": "15", "echo": "true"},
+                    headers=sent,
+                    timeout=30,
+                )
+            )
+
+        waiter = threading.Thread(target=hold)
+        waiter.start()
+        scrape_until(metrics_port, lambda samples: gauge(samples, "long_polls_waiting") == 1)
+        posted = httpx.post(
+            f"{server.url}/v2/queues/held/messages",
+            json={"messages": [{"body": 1}]},
+            headers=sent,
+            timeout=10,
+        )
+        assert posted.status_code == 201
+        waiter.join(30)
+        assert [answer.status_code for answer in answers] == [200]
+        after = scrape_until(
+            metrics_port, lambda samples: gauge(samples, "long_polls_waiting") == 0
+        )
+        assert after[woken] - before.get(woken, 0) == 1
+        empty = httpx.get(
+            f"{server.url}/v2/queues/empty/messages",
+            params={"wait": "1"},
+            headers=sent,
+            timeout=30,
+        )
+        assert empty.status_code == 200
+        assert empty.json()["messages"] == []
+        after = scrape(metrics_port)
+        assert after[timed_out] - before.get(timed_out, 0) == 1
+        assert gauge(after, "long_polls_waiting") == 0
+    finally:
+        assert server.stop() == 0
+
+
+def frames(samples: dict[Sample, float], direction: str) -> float:
+    return samples.get(("herald_websocket_frames_total", (("direction", direction),)), 0.0)
+
+
+def test_websockets_and_their_push_subscriptions_show_while_open(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
+    server, metrics_port = serve_metered(store, tmp_path, "--workers", "2")
+    try:
+        before = scrape(metrics_port)
+        assert gauge(before, "websocket_connections") == 0
+        with Frames(server.url) as first, Frames(server.url) as second:
+            first.ok("queue_create", {"queue_name": "q"}, 201)
+            second.ok("subscription_create", {"queue_name": "q", "ttl": 600}, 201)
+            shown = scrape_until(
+                metrics_port,
+                lambda samples: (
+                    gauge(samples, "websocket_connections") == 2
+                    and gauge(samples, "websocket_push_subscriptions") == 1
+                ),
+            )
+            assert gauge(shown, "websocket_push_subscriptions") == 1
+            # Two requests answered, then one message posted and pushed to the subscriber.
+            first.ok("message_post", {"queue_name": "q", "messages": [{"body": 1}]}, 201)
+            pushed = second.receive()
+            assert pushed["body"] == 1, pushed
+            counted = scrape_until(
+                metrics_port, lambda samples: frames(samples, "sent") - frames(before, "sent") == 4
+            )
+            assert frames(counted, "received") - frames(before, "received") == 3
+        scrape_until(
+            metrics_port,
+            lambda samples: (
+                gauge(samples, "websocket_connections") == 0
+                and gauge(samples, "websocket_push_subscriptions") == 0
+            ),
+        )
     finally:
         assert server.stop() == 0

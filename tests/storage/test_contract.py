@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from herald.errors import InvalidRequest
-from herald.model import ClaimRequest, MessageQuery, NewMessage, StoredMessage
-from herald.storage.base import WAKEUPS, DeleteOutcome, Plan, Store
+from herald.model import ClaimRequest, MessageQuery, NewMessage, StoredMessage, Subscription
+from herald.storage.base import OUTBOX_WAKEUPS, WAKEUPS, DeleteOutcome, Plan, Store
 
 T0 = 1_800_000_000.0
 P = "project-a"
@@ -817,3 +817,46 @@ async def test_watches_of_many_queues_each_hear_their_own(peers: tuple[Store, St
 async def test_unwatch_of_a_queue_never_watched_is_no_error(store: Store) -> None:
     needs_wakeups(store)
     await store.unwatch(P, "never")
+
+
+def needs_outbox_wakeups(store: Store) -> None:
+    if OUTBOX_WAKEUPS not in store.capabilities:
+        pytest.skip(f"{type(store).__name__} has no {OUTBOX_WAKEUPS!r} capability")
+
+
+async def subscribe(store: Store, queue: str) -> None:
+    sub = Subscription(
+        id=f"sub-{queue}",
+        project=P,
+        source=queue,
+        subscriber="http://hooks.example/in",
+        options={},
+        ttl=3600,
+        renewed=T0,
+        expires=T0 + 3600,
+    )
+    assert await store.create_subscription(sub, T0) == (sub, True)
+
+
+async def test_an_outbox_watch_hears_posts_that_owe_deliveries_in_any_store(
+    peers: tuple[Store, Store],
+) -> None:
+    watching, writing = peers
+    needs_outbox_wakeups(watching)
+    await subscribe(writing, "q")
+    ear = Ear()
+    await watching.watch_outbox(ear)
+    try:
+        await post(writing, "q", 1)
+        await ear.next()
+        await post(watching, "q", 2)
+        await ear.next()
+        # What woke the engine is there to lease.
+        assert len(await watching.lease_deliveries(T0, 10, 30)) == 2
+    finally:
+        await watching.unwatch_outbox()
+
+
+async def test_unwatch_outbox_never_watched_is_no_error(store: Store) -> None:
+    needs_outbox_wakeups(store)
+    await store.unwatch_outbox()

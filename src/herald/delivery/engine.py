@@ -30,7 +30,7 @@ from herald.service.filters import FilterPolicy, compile_policy
 from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
 from herald.service.subscribers import HostRule, check_subscriber
-from herald.storage.base import Store
+from herald.storage.base import OUTBOX_WAKEUPS, Store
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
@@ -62,12 +62,14 @@ class DeliveryEngine:
         self._held = 0
         self._wake = asyncio.Event()
         self.counters = DeliveryCounters()
+        self._events = service.events
         self._filters: dict[bytes, FilterPolicy] = {}
 
     # Running
 
     async def run(self) -> None:
         """Lease and work deliveries until cancelled."""
+        watching = await self._watch_outbox()
         try:
             while True:
                 taken = 0
@@ -78,11 +80,30 @@ class DeliveryEngine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
         finally:
+            if watching:
+                with contextlib.suppress(Exception):
+                    await self._store.unwatch_outbox()
             for worker in list(self._workers.values()):
                 worker.cancel()
             for worker in list(self._workers.values()):
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+
+    async def _watch_outbox(self) -> bool:
+        """Be woken when a post writes deliveries, where the store can say so; whether
+        it watches. Without it (or if the watch fails) the poll alone finds them."""
+        if OUTBOX_WAKEUPS not in self._store.capabilities:
+            return False
+        try:
+            await self._store.watch_outbox(self.wake)
+        except Exception as exc:
+            log.warning(
+                "cannot watch the outbox; polling it every %g s: %s",
+                self._settings.poll_interval,
+                exc,
+            )
+            return False
+        return True
 
     def wake(self) -> None:
         """A hint that deliveries may be due: the next lease comes without waiting."""
@@ -153,11 +174,13 @@ class DeliveryEngine:
         )
         if sub is None:
             self.counters.gone += 1
+            self._events.delivery_skipped("gone")
             self.counters.lag.pop(delivery.subscription_id, None)
             await self._finish(delivery, "subscription gone")
             return None
         if delivery.posted + delivery.ttl <= now:
             self.counters.expired += 1
+            self._events.delivery_skipped("expired")
             await self._finish(delivery, "message expired")
             return None
         # A queue subscriber is the project's own queue: nobody else to ask.
@@ -167,19 +190,25 @@ class DeliveryEngine:
             and not sub.subscriber.startswith("queue:")
         ):
             self.counters.unconfirmed += 1
+            self._events.delivery_skipped("unconfirmed")
             await self._finish(delivery, "subscription not confirmed")
             return None
         body = self._opened(delivery)
         policy = sub.options.get("filter_policy")
         if policy is not None and not self._filter(policy).matches(_decode(bytes(body))):
             self.counters.filtered += 1
+            self._events.delivery_skipped("filtered")
             await self._finish(delivery, "filtered out")
             return None
         self.counters.attempts += 1
-        outcome = await self._send(sub, delivery, body, now)
+        started = time.perf_counter()
+        sink, outcome = await self._send(sub, delivery, body, now)
+        seconds = time.perf_counter() - started
         if outcome.delivered:
             self.counters.successes += 1
-            self.counters.lag[sub.id] = self._clock() - delivery.posted
+            lag = self.counters.lag[sub.id] = self._clock() - delivery.posted
+            self._events.delivery_attempted(sink, "delivered", seconds)
+            self._events.delivery_lag(sink, lag)
             await self._finish(delivery, outcome.reason)
             return None
         self.counters.failures += 1
@@ -191,27 +220,31 @@ class DeliveryEngine:
                 wait = max(float(delays[delivery.attempts]), getattr(outcome, "retry_after", 0.0))
                 due = now + wait
                 self.counters.retries += 1
+                self._events.delivery_attempted(sink, "retried", seconds)
                 await self._store.retry_delivery(delivery.id, delivery.attempts + 1, due)
                 _log(delivery, f"{outcome.reason}; retry {delivery.attempts + 1} in {wait:g} s")
                 return due
+        self._events.delivery_attempted(sink, "failed", seconds)
         await self._give_up(sub, delivery, body, outcome)
         return None
 
     async def _send(
         self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, now: float
-    ) -> Outcome:
+    ) -> tuple[str, Outcome]:
+        """The sink the subscriber names (`unknown` when the rules refuse it now), and
+        how the attempt went."""
         try:
             subscriber = check_subscriber(sub.subscriber, self._hosts)
         except errors.InvalidRequest as exc:
             # The operator's rules changed since the subscription was made.
-            return Outcome(verdict="undeliverable", reason=exc.description)
-        sender = self._senders.get(subscriber.sink)
+            return "unknown", Outcome(verdict="undeliverable", reason=exc.description)
+        sink = subscriber.sink
+        sender = self._senders.get(sink)
         if sender is None:
-            return Outcome(
-                verdict="undeliverable", reason=f"this server sends no {subscriber.sink} messages"
-            )
+            reason = f"this server sends no {sink} messages"
+            return sink, Outcome(verdict="undeliverable", reason=reason)
         message = NotifiedMessage(ttl=delivery.ttl, body=body, id=delivery.message_id)
-        return await sender.send(sub, subscriber, message, now)
+        return sink, await sender.send(sub, subscriber, message, now)
 
     async def _give_up(
         self, sub: Subscription, delivery: Delivery, body: msgspec.Raw, outcome: Outcome
@@ -226,6 +259,7 @@ class DeliveryEngine:
             posted = await post_into(self._service, sub.project, target, message)
             if posted.delivered:
                 self.counters.dead_lettered += 1
+                self._events.delivery_dead_lettered()
                 reason += f"; dead-lettered to {target}"
             else:
                 reason += f"; not dead-lettered: {posted.reason}"

@@ -75,7 +75,7 @@ class Service:
         notifications: NotificationSettings | None = None,
     ) -> None:
         events = events or Events()
-        self.waiters = Waiters(store, clock)
+        self.waiters = Waiters(store, clock, events)
         context = Context(
             store,
             limits,

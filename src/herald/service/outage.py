@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from herald.errors import StoreUnavailable
+from herald.errors import HeraldError, StoreUnavailable
 from herald.service.events import Events
 
 log = logging.getLogger("herald")
@@ -25,6 +25,12 @@ class StoreWatch:
     @property
     def down(self) -> bool:
         return self.down_since is not None
+
+    def saw(self, error: HeraldError) -> None:
+        """An operation a transport ran ended in `error`: every transport hands its
+        errors here, so which of them mean an outage is decided once."""
+        if isinstance(error, StoreUnavailable):
+            self.failed(error)
 
     def failed(self, error: StoreUnavailable) -> None:
         """An operation failed on the store: the start of an outage unless one is on."""

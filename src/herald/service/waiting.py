@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from herald.service.events import Events
 from herald.storage.base import WAKEUPS, Store
 
 log = logging.getLogger("herald")
@@ -104,9 +105,12 @@ class _Line:
 class Waiters:
     """Every waiting request of one process, by queue."""
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float], events: Events | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._events = events or Events()
         self._lines: dict[Key, _Line] = {}
         # An unwatch still under way, which the next watch of that queue waits for.
         self._leaving: dict[Key, asyncio.Task[None]] = {}
@@ -157,6 +161,8 @@ class Waiters:
             line.claimers.append(waiter)
         else:
             line.readers.add(waiter)
+        self._events.long_poll_began()
+        outcome = "abandoned"
         try:
             if line.watched is not None:
                 # Watching before reading: a post between the read and the watch is not missed.
@@ -167,10 +173,12 @@ class Waiters:
                     waiter.woken.clear()
                     found = await attempt()
                     if found is not None:
+                        outcome = "woken"
                         return found
                 read = True
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    outcome = "timed_out"
                     return None
                 if not claims or line.claimers[0] is waiter:
                     remaining = min(remaining, await self._until_due(project, queue))
@@ -182,8 +190,10 @@ class Waiters:
                 except TimeoutError:
                     # The wait is over: nothing was heard, so nothing is read again.
                     if loop.time() >= deadline:
+                        outcome = "timed_out"
                         return None
         finally:
+            self._events.long_poll_ended(outcome)
             self._leave(key, line, waiter)
 
     async def _until_due(self, project: str, queue: str) -> float:

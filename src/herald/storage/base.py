@@ -45,6 +45,10 @@ WAKEUPS = "wakeups"
 """The capability of a store that can `watch` queues: it tells waiters, in any process
 on any host, soon after a commit may have made a message available."""
 
+OUTBOX_WAKEUPS = "outbox_wakeups"
+"""The capability of a store that can `watch_outbox`: it tells the delivery engine, in any
+process on any host, soon after a post that wrote deliveries commits."""
+
 
 class DeleteOutcome(enum.Enum):
     """What deleting one message, maybe with a claim id, came to."""
@@ -289,6 +293,18 @@ class Store(abc.ABC):
     async def unwatch(self, project: str, queue: str) -> None:
         """Stop the watch of the queue; nothing happens if there is none."""
         raise NotImplementedError(f"{type(self).__name__} cannot watch queues")
+
+    async def watch_outbox(self, wake: Wake) -> None:
+        """With `OUTBOX_WAKEUPS`: from when this returns until `unwatch_outbox`, call
+        `wake()` soon after any process commits a post that wrote deliveries.
+
+        One outbox watch at a time; a lost or extra call costs latency, never a
+        delivery, because the engine polls the outbox as well."""
+        raise NotImplementedError(f"{type(self).__name__} cannot watch the outbox")
+
+    async def unwatch_outbox(self) -> None:
+        """Stop the outbox watch; nothing happens if there is none."""
+        raise NotImplementedError(f"{type(self).__name__} cannot watch the outbox")
 
     # API keys: a handful of records every API process must see alike
 

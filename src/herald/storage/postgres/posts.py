@@ -16,7 +16,7 @@ from herald.storage.kit import decode_metadata
 from herald.storage.postgres.database import ATTEMPTS, Connection, Database
 from herald.storage.postgres.failures import PUBLIC
 from herald.storage.postgres.statements import Statements
-from herald.storage.postgres.wakeups import channel
+from herald.storage.postgres.wakeups import channel, outbox_channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +73,10 @@ class Posts:
         )
 
         wake = channel(self._sql.schema, project, queue)
+        outbox = outbox_channel(self._sql.schema)
 
         async def insert(conn: Connection) -> list[int]:
-            found = await conn.fetch(self._sql.post, project, queue, *arrays, wake)
+            found = await conn.fetch(self._sql.post, project, queue, *arrays, wake, outbox)
             # Identity values are drawn in the ORDER BY's order; the None is the notify's.
             return sorted(r["id"] for r in found if r["id"] is not None)
 

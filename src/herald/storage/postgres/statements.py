@@ -91,7 +91,8 @@ class Statements:
         # they commit, so ids become visible in order and a reader paging
         # by marker can never step past a message committed later.
         # $3 to $7 are the messages' client ids, times, bodies, ttls and delays;
-        # $8 the queue's wake-up channel, notified as the insert commits.
+        # $8 the queue's wake-up channel, notified as the insert commits; $9 the
+        # outbox's, notified too when the post owes deliveries.
         # The same statement writes the outbox: one delivery per message and
         # subscription live at that message's post time, due when it is.
         self.post = f"""
@@ -114,10 +115,13 @@ class Statements:
                 FROM posted JOIN {s}.subscriptions sub
                     ON sub.project = $1 AND sub.source = $2 AND sub.expires > posted.created
                 ORDER BY posted.id, sub.id
+                RETURNING 1
             )
             SELECT id FROM posted
             UNION ALL
             SELECT NULL FROM (SELECT pg_notify($8, '') WHERE EXISTS (SELECT FROM posted)) n
+            UNION ALL
+            SELECT NULL FROM (SELECT pg_notify($9, '') WHERE EXISTS (SELECT FROM owed)) o
             """
         # $3 the ids, $4 now.
         self.get_messages = f"""

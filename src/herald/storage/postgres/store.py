@@ -27,6 +27,7 @@ from herald.model import (
     Subscription,
 )
 from herald.storage.base import (
+    OUTBOX_WAKEUPS,
     WAKEUPS,
     DeleteOutcome,
     Plan,
@@ -61,14 +62,14 @@ from herald.storage.postgres.listing import list_messages
 from herald.storage.postgres.options import PostgresOptions
 from herald.storage.postgres.posts import Post, Posts
 from herald.storage.postgres.statements import GC_BATCH, Statements
-from herald.storage.postgres.wakeups import Listener, channel
+from herald.storage.postgres.wakeups import Listener, channel, outbox_channel
 
 
 class PostgresStore(Store):
     """Queues, messages, claims, subscriptions and the outbox in PostgreSQL, shared by any
     number of Herald processes."""
 
-    capabilities = frozenset({WAKEUPS})
+    capabilities = frozenset({WAKEUPS, OUTBOX_WAKEUPS})
 
     def __init__(self, options: PostgresOptions, *, durability: str = "full") -> None:
         self.options = options
@@ -329,6 +330,12 @@ class PostgresStore(Store):
 
     async def unwatch(self, project: str, queue: str) -> None:
         await self._listener.remove(channel(self.options.schema, project, queue))
+
+    async def watch_outbox(self, wake: Wake) -> None:
+        await self._listener.add(outbox_channel(self.options.schema), wake)
+
+    async def unwatch_outbox(self) -> None:
+        await self._listener.remove(outbox_channel(self.options.schema))
 
     # API keys
 

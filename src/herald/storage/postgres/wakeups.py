@@ -33,6 +33,12 @@ def channel(schema: str, project: str, queue: str) -> str:
     return "herald_" + digest.hexdigest()
 
 
+def outbox_channel(schema: str) -> str:
+    """The channel a post that wrote deliveries notifies (one per schema)."""
+    digest = hashlib.blake2b(f"{schema}/outbox".encode(), digest_size=16)
+    return "herald_outbox_" + digest.hexdigest()
+
+
 class Listener:
     """The channels of one process, on one connection that does nothing but listen."""
 

@@ -23,6 +23,7 @@ from herald.model import (
     Subscription,
 )
 from herald.storage.base import (
+    OUTBOX_WAKEUPS,
     WAKEUPS,
     DeleteOutcome,
     Plan,
@@ -51,7 +52,7 @@ class RedisStore(Store):
     """Queues, messages, claims, subscriptions and the outbox in one Redis database,
     under a key prefix."""
 
-    capabilities = frozenset({WAKEUPS})
+    capabilities = frozenset({WAKEUPS, OUTBOX_WAKEUPS})
 
     def __init__(
         self,
@@ -395,6 +396,15 @@ class RedisStore(Store):
     async def unwatch(self, project: str, queue: str) -> None:
         with self._server.guard():
             await self._channels.remove(self.keys.queue_base(project, queue))
+
+    async def watch_outbox(self, wake: Wake) -> None:
+        # The post script publishes on the channel named as the outbox's due index.
+        with self._server.guard():
+            await self._channels.add(self._server.client, self.keys.deliveries_due, wake)
+
+    async def unwatch_outbox(self) -> None:
+        with self._server.guard():
+            await self._channels.remove(self.keys.deliveries_due)
 
     # API keys
 

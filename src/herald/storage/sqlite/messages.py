@@ -41,8 +41,9 @@ def post(
     prepare: Prepare,
     client_id: str,
     now: float,
-) -> list[str]:
-    """Store the messages `prepare(metadata)` makes, creating the queue if need be; their ids."""
+) -> tuple[list[str], bool]:
+    """Store the messages `prepare(metadata)` makes, creating the queue if need be; their
+    ids, and whether the post owes deliveries."""
     # Reading the metadata inside the write job saves a trip to the
     # reader thread per post, and sees the metadata the post commits with.
     # The same look-up finds the queue's live subscriptions, so that the
@@ -63,9 +64,10 @@ def post(
     ids = range(last - len(rows) + 1, last + 1)
     # A queue may be subscribed to before it has a row.
     subscribed = subscriptions.live_ids(conn, project, queue, now) if row is None else row[2]
-    if subscribed != "[]":
+    owes = subscribed != "[]"
+    if owes:
         deliveries.owe(conn, project, queue, _decode_ids(subscribed), ids, made, now)
-    return [str(i) for i in ids]
+    return [str(i) for i in ids], owes
 
 
 def page(

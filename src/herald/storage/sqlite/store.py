@@ -25,7 +25,16 @@ from herald.model import (
     StoredMessage,
     Subscription,
 )
-from herald.storage.base import WAKEUPS, DeleteOutcome, Plan, Prepare, SchemaVersion, Store, Wake
+from herald.storage.base import (
+    OUTBOX_WAKEUPS,
+    WAKEUPS,
+    DeleteOutcome,
+    Plan,
+    Prepare,
+    SchemaVersion,
+    Store,
+    Wake,
+)
 from herald.storage.kit import check_durability, encode_json
 from herald.storage.sqlite import (
     apikeys,
@@ -44,7 +53,7 @@ from herald.storage.sqlite.worker import SQLiteWorker
 class SQLiteStore(Store):
     """Queues, messages, claims, subscriptions and the outbox in one SQLite database file."""
 
-    capabilities = frozenset({WAKEUPS})
+    capabilities = frozenset({WAKEUPS, OUTBOX_WAKEUPS})
 
     def __init__(self, path: str, *, durability: str = "full") -> None:
         self.path = path
@@ -164,10 +173,12 @@ class SQLiteStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
-        ids = await self._writer.run(
+        ids, owes = await self._writer.run(
             lambda c: messages.post(c, project, queue, prepare, client_id, now)
         )
         self._watches.signal(project, queue)
+        if owes:
+            self._watches.signal(*wakeups.OUTBOX)
         return ids
 
     async def list_messages(
@@ -250,6 +261,12 @@ class SQLiteStore(Store):
 
     async def watch(self, project: str, queue: str, wake: Wake) -> None:
         self._watches.add(project, queue, wake)
+
+    async def watch_outbox(self, wake: Wake) -> None:
+        self._watches.add(*wakeups.OUTBOX, wake)
+
+    async def unwatch_outbox(self) -> None:
+        self._watches.remove(*wakeups.OUTBOX)
 
     async def unwatch(self, project: str, queue: str) -> None:
         self._watches.remove(project, queue)

@@ -47,16 +47,22 @@ SETTLE = 0.25
 # How long a release is kept for the watchers of other processes to see.
 RELEASE_MEMORY = 60.0
 
+# The outbox's watch, under a key no queue has (a queue's name is never empty).
+OUTBOX: Key = ("", "")
+
 _CHANGED = """
     SELECT q.project, q.name FROM messages m JOIN queues q ON q.id = m.queue_id
     WHERE m.id > ?
     UNION
     SELECT q.project, q.name FROM releases r JOIN queues q ON q.id = r.queue_id
     WHERE r.id > ?
+    UNION
+    SELECT '', '' WHERE EXISTS (SELECT 1 FROM deliveries WHERE id > ?)
 """
 _LAST_IDS = """
     SELECT (SELECT coalesce(max(id), 0) FROM messages),
-           (SELECT coalesce(max(id), 0) FROM releases)
+           (SELECT coalesce(max(id), 0) FROM releases),
+           (SELECT coalesce(max(id), 0) FROM deliveries)
 """
 
 
@@ -87,7 +93,7 @@ class _Commits:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._version = conn.execute("PRAGMA data_version").fetchone()[0]
-        self._posts, self._releases = conn.execute(_LAST_IDS).fetchone()
+        self._posts, self._releases, self._owed = conn.execute(_LAST_IDS).fetchone()
 
     def changed_queues(self) -> list[Key] | None:
         """The queues with new messages or releases; None when nothing was committed."""
@@ -99,8 +105,9 @@ class _Commits:
         self._version = version
         self.conn.execute("BEGIN")
         try:
-            changed = self.conn.execute(_CHANGED, (self._posts, self._releases)).fetchall()
-            self._posts, self._releases = self.conn.execute(_LAST_IDS).fetchone()
+            last = (self._posts, self._releases, self._owed)
+            changed = self.conn.execute(_CHANGED, last).fetchall()
+            self._posts, self._releases, self._owed = self.conn.execute(_LAST_IDS).fetchone()
         finally:
             self.conn.execute("COMMIT")
         return [(project, queue) for project, queue in changed]

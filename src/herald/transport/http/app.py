@@ -114,8 +114,7 @@ class HeraldApp:
         try:
             return await self._dispatch(request, route)
         except errors.HeraldError as exc:
-            if isinstance(exc, errors.StoreUnavailable):
-                self.service.watch.failed(exc)
+            self.service.watch.saw(exc)
             return error_response(exc)
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)

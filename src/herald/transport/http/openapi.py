@@ -7,6 +7,8 @@ router's, both ways, so neither can change without the other.
 
 from __future__ import annotations
 
+import copy
+import re
 from functools import cache
 from typing import Any
 
@@ -71,6 +73,7 @@ def openapi_document(limits: Limits, *, admin_mode: bool, auth: str) -> bytes:
 def describe(limits: Limits, *, admin_mode: bool, auth: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document as a JSON-ready dict."""
     paths = _paths(limits, anonymous_project=auth != "noauth")
+    paths.update(_topic_paths(paths))
     if not admin_mode:
         del paths["/v2/health"]
     document: dict[str, Any] = {
@@ -136,6 +139,10 @@ def _schemas(limits: Limits) -> dict[str, Any]:
         },
         "required": ["queues", "links"],
     }
+    topics = copy.deepcopy(schemas["QueueList"])
+    topics["properties"]["topics"] = topics["properties"].pop("queues")
+    topics["required"] = ["topics", "links"]
+    schemas["TopicList"] = topics
     schemas["JsonPatch"] = {
         "type": "array",
         "items": {
@@ -467,6 +474,39 @@ def _paths(limits: Limits, *, anonymous_project: bool) -> dict[str, Any]:
             "delete": operation("Release a claim", {204: _empty("Released, or there was none")}),
         },
     }
+
+
+# What a topic does not have of a queue's: nothing claims from a topic or shares it.
+_QUEUE_ONLY = re.compile(r"^/v2/queues/\{queue_name\}/(claims|share)(/|$)")
+
+
+def _topic_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """The /v2/topics path items, made from the queue ones: the same operations on the
+    caller's topics, less claims and share, with the topic's own list shape."""
+    topics: dict[str, Any] = {}
+    for template, item in paths.items():
+        if not template.startswith("/v2/queues") or _QUEUE_ONLY.match(template):
+            continue
+        topic = copy.deepcopy(item)
+        for key, operation in topic.items():
+            if key == "parameters":
+                topic[key] = [_as_topic_parameter(p) for p in operation]
+                continue
+            operation["summary"] = re.sub(r"\bqueue(s?)\b", r"topic\1", operation["summary"])
+        name = template.replace("/v2/queues", "/v2/topics", 1).replace(
+            "{queue_name}", "{topic_name}"
+        )
+        topics[name] = topic
+    listing = topics["/v2/topics"]["get"]["responses"]["200"]
+    listing["content"]["application/json"]["schema"] = ref("TopicList")
+    listing["description"] = "A page of topics"
+    return topics
+
+
+def _as_topic_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
+    if parameter["name"] != "queue_name":
+        return parameter
+    return {**parameter, "name": "topic_name", "description": "A topic name, named as queues are."}
 
 
 def _header(name: str, text: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:

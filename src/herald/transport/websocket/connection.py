@@ -75,6 +75,7 @@ class Connection:
         if event["type"] != "websocket.connect":
             return
         await self._send({"type": "websocket.accept"})
+        self.service.events.websocket_opened()
         try:
             while not self._closing:
                 event = await self._next_event()
@@ -83,6 +84,7 @@ class Connection:
                     break
                 if event["type"] == "websocket.disconnect":
                     break
+                self.service.events.websocket_frame("received")
                 text = event.get("text")
                 if text is not None:
                     await self._answer(text.encode(), Encoding.JSON)
@@ -91,6 +93,7 @@ class Connection:
         except Closed:
             pass
         finally:
+            self.service.events.websocket_closed()
             await self._end()
 
     async def _next_event(self) -> dict[str, Any] | None:
@@ -138,6 +141,7 @@ class Connection:
             request = decode_request(data, encoding)
             answer = await self._run(request, encoding)
         except errors.HeraldError as exc:
+            self.service.watch.saw(exc)
             answer = error_answer(exc)
         except Abandoned:
             raise Closed from None
@@ -218,6 +222,7 @@ class Connection:
             await self._send(send_event(frame, encoding))
         except Exception:
             raise Closed from None
+        self.service.events.websocket_frame("sent")
 
     # Push subscriptions (the `Subscriptions` of actions.py)
 
@@ -261,14 +266,18 @@ class Connection:
         put each in the outbox; end when the subscription does, or the reader falls behind."""
         push = self.service.push
         wait = float(self.service.limits.max_wait)
+        self.service.events.push_began()
         try:
             while not push.expired(subscription) and not self._closing:
                 try:
                     found = await push.next_messages(caller, subscription, wait)
                 except errors.HeraldError as exc:
+                    self.service.watch.saw(exc)
                     if exc.code in ("not_authorized", "not_authenticated"):
                         return
-                    log.info("push listing of %s failed; retrying: %s", subscription.queue, exc)
+                    if not isinstance(exc, errors.StoreUnavailable):
+                        # An outage has its own two lines, from the watch.
+                        log.info("push listing of %s failed; retrying: %s", subscription.queue, exc)
                     found = []
                     await asyncio.sleep(PUSH_PAUSE)
                 if found and not self._queue_page(subscription.queue, found, encoding):
@@ -276,6 +285,7 @@ class Connection:
                 if not found and not wait:
                     await asyncio.sleep(PUSH_PAUSE)
         finally:
+            self.service.events.push_ended()
             self._subscriptions.pop(subscription.id, None)
 
     def _queue_page(self, queue: str, found: list[Any], encoding: Encoding) -> bool:
@@ -304,6 +314,7 @@ class Connection:
                 return
             finally:
                 self._backlog -= size
+            self.service.events.websocket_frame("sent")
 
     async def _overflow(self, encoding: Encoding) -> None:
         if self._closing:

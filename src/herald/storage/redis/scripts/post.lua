@@ -22,4 +22,8 @@ for i = 0, n - 1 do
 end
 -- Wakes waiters of every API process; the channel is named as the queue's record.
 redis.call('PUBLISH', Q.rec, '')
+if #subs > 0 then
+  -- Wakes the delivery engines; the channel is named as the outbox's due index.
+  redis.call('PUBLISH', DUE, '')
+end
 return first
