@@ -146,14 +146,10 @@ class Herald:
         from herald.metrics import publish_backlog
 
         while True:
-            try:
+            with self.service.watch.background("sampling the notification backlog"):
                 now = self._clock()
                 pending, oldest = await self.store.count_deliveries(now)
                 publish_backlog(pending, oldest, now)
-            except errors.StoreUnavailable as exc:
-                self.service.watch.failed(exc)
-            except Exception:
-                log.exception("sampling the notification backlog failed; will retry")
             await asyncio.sleep(self.settings.metrics_depth_interval)
 
     async def _sample_depths(self, events: MetricEvents) -> None:
