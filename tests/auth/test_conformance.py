@@ -21,11 +21,7 @@ from keystone_server import Keystone
 # Tests Herald does not pass yet, each with its reason in docs/compatibility.md
 # ("zaqar-tempest-plugin"). They must still fail, so that the day one passes
 # it is taken off this list rather than forgotten on it.
-NOT_PASSED: dict[str, str] = {
-    "zaqar_tempest_plugin.tests.v2.test_queues.TestManageQueue.test_purge_queue"
-    "[id-2fb6e5a8-c18f-4407-9ee7-7a13c8e09f69]": "lists and creates subscriptions, "
-    "which Herald does not serve yet",
-}
+NOT_PASSED: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
