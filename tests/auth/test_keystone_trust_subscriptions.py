@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from auth_support import ServerFactory, as_user, keystone_settings, serving
+from auth_support import ServerFactory, as_user
 from keystone_server import Keystone
-from support import free_port
 
 QUEUE = "trust-source"
 
@@ -156,18 +155,3 @@ def test_a_client_cannot_name_a_trust(
         assert "trust_id" in refused.json()["description"]
         listed = client.get(f"/v2/queues/{queue}/subscriptions").json()
         assert listed["subscriptions"] == []
-
-
-def test_trust_subscribers_need_keystone(tmp_path: Any, keystone: Keystone) -> None:
-    """Under noauth nobody's token reaches Herald, so nothing could make the trust."""
-    settings = keystone_settings(tmp_path, keystone, auth="noauth")
-    with serving(settings) as served:
-        headers = {"Client-ID": str(uuid.uuid4()), "X-Project-ID": "p"}
-        with httpx.Client(base_url=served.url, headers=headers, timeout=30) as client:
-            refused = client.post(
-                "/v2/queues/q/subscriptions",
-                json={"subscriber": f"trust+http://127.0.0.1:{free_port()}/hook"},
-            )
-            assert refused.status_code == 400
-            assert "auth = keystone" in refused.json()["description"]
-            assert client.get("/v2/queues/q/subscriptions").json()["subscriptions"] == []
