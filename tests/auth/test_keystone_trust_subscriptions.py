@@ -113,6 +113,13 @@ def test_the_trust_is_the_subscribers_and_goes_with_the_subscription(
         assert trust["trustor_user_id"] == alice.user_id
         assert trust["trustee_user_id"] == keystone.accounts["herald"].user_id
         assert trust["project_id"] == alice.project_id
+        again = c.post(
+            f"/v2/queues/{queue}/subscriptions",
+            json={"subscriber": "trust+http://127.0.0.1:9/hook", "ttl": 600},
+        )
+        # The live duplicate answers its id and keeps its trust; no second one is left.
+        assert again.json()["subscription_id"] == sub_id
+        assert lent_trusts(keystone, alice.user_id).keys() - before.keys() == {trust_id}
 
         # A new ttl gets a new trust lasting as long; the old one is deleted.
         assert (

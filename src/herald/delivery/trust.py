@@ -162,7 +162,8 @@ class Trusts:
         )
         if answer.status_code not in (204, 404):
             log.info(
-                "Keystone kept trust %s (%s); it expires on its own", trust_id, answer.status_code
+                "Keystone kept a deleted subscription's trust (%s); it expires on its own",
+                answer.status_code,
             )
 
     def _caller(self, caller_token: str) -> _Token:

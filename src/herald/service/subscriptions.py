@@ -104,10 +104,11 @@ class Subscriptions:
         now = self._clock()
         self._check_expiry(now, ttl)
         is_trust = self._check_trust(subscriber)
+        if is_trust:
+            # First: a token Keystone refuses must leave no queue behind.
+            options = {**options, TRUST_ID: await self._lend(caller, now + ttl)}
         # Subscribing creates the queue, as posting does.
         await self._store.create_queue(project, queue, {})
-        if is_trust:
-            options = {**options, TRUST_ID: await self._lend(caller, now + ttl)}
         sub = Subscription(
             id=uuid.uuid4().hex,
             project=project,
