@@ -191,13 +191,17 @@ class Subscriptions:
                 chosen[TRUST_ID] = kept
             return msgspec.structs.replace(new, options=chosen)
 
-        changed = await self._store.update_subscription(
-            project, queue, subscription_id, change, now
-        )
-        if changed is None:
+        try:
+            changed = await self._store.update_subscription(
+                project, queue, subscription_id, change, now
+            )
+            if changed is None:
+                raise _missing(subscription_id)
+        except errors.HeraldError:
+            # Gone, or a conflict with another subscription: the new trust is not needed.
             if lent is not None:
                 await self._revoke(caller, {TRUST_ID: lent})
-            raise _missing(subscription_id)
+            raise
         # Only once the subscription holds the new trust: deliveries never lack one.
         await self._revoke(caller, replaced)
 
