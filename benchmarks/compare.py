@@ -130,6 +130,18 @@ class Target:
 
 
 def zaqar_target(args: argparse.Namespace) -> Target | None:
+    server = zaqar_server(args)
+    if server is None:
+        return None
+    label = f"Zaqar {ZAQAR_VERSION} (Redis, gunicorn {args.zaqar_workers} sync workers)"
+    return Target("zaqar", label, server, tuple(WORKLOADS), consume_rate=3000.0)
+
+
+def zaqar_server(args: argparse.Namespace, extra_conf: str = "") -> Server | None:
+    """Zaqar on Redis under gunicorn, installed on first use; None if it cannot be.
+
+    `args` brings `no_install`, `redis`, `zaqar_redis_db` and `zaqar_workers`;
+    `extra_conf` is appended to its zaqar.conf (e.g. a `[storage]` pipeline)."""
     python = ZAQAR_VENV / "bin" / "python"
     gunicorn = ZAQAR_VENV / "bin" / "gunicorn"
     if not _zaqar_installed(python) or not gunicorn.exists():
@@ -157,7 +169,7 @@ def zaqar_target(args: argparse.Namespace) -> Target | None:
     redis = urlsplit(args.redis)
     uri = f"redis://{redis.hostname}:{redis.port or 6379}?dbid={args.zaqar_redis_db}"
     # The WSGI app reads only the standard config places; ~/.zaqar/ is one.
-    (home / ".zaqar" / "zaqar.conf").write_text(ZAQAR_CONF.format(redis=uri))
+    (home / ".zaqar" / "zaqar.conf").write_text(ZAQAR_CONF.format(redis=uri) + extra_conf)
     port = free_port()
     command = [
         str(gunicorn),
@@ -169,9 +181,7 @@ def zaqar_target(args: argparse.Namespace) -> Target | None:
         "warning",
         "zaqar.transport.wsgi.app:app",
     ]
-    server = Server("zaqar", command, port, env={"HOME": str(home)}, cwd=home)
-    label = f"Zaqar {ZAQAR_VERSION} (Redis, gunicorn {args.zaqar_workers} sync workers)"
-    return Target("zaqar", label, server, tuple(WORKLOADS), consume_rate=3000.0)
+    return Server("zaqar", command, port, env={"HOME": str(home)}, cwd=home)
 
 
 def _zaqar_installed(python: Path) -> bool:
@@ -512,17 +522,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _clean_redis(args: argparse.Namespace, keys: set[str]) -> None:
     """Remove what the servers keep in Redis beyond their queues (counters, claims)."""
-    import redis
-
     if "herald-redis" in keys:
         drop_redis_prefix(args.redis, REDIS_PREFIX)
     if "zaqar" in keys:
-        parts = urlsplit(args.redis)
-        client = redis.Redis(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=args.zaqar_redis_db
-        )
-        client.flushdb()
-        client.close()
+        flush_zaqar_redis(args)
+
+
+def flush_zaqar_redis(args: argparse.Namespace) -> None:
+    """Empty the Redis database Zaqar kept its queues, messages and subscriptions in."""
+    import redis
+
+    parts = urlsplit(args.redis)
+    client = redis.Redis(
+        host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=args.zaqar_redis_db
+    )
+    client.flushdb()
+    client.close()
 
 
 def _drop_queues(target: Target, workloads: list[str], args: argparse.Namespace) -> None:

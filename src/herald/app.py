@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from herald import errors
 from herald.auth.apikeys import ApiKeyAuth
 from herald.auth.policy import load_policy
 from herald.auth.signed_urls import SignedUrls, Signer
@@ -147,13 +146,8 @@ class Herald:
     async def _collect_garbage(self) -> None:
         while True:
             await asyncio.sleep(self.settings.gc_interval)
-            try:
+            with self.service.watch.background("garbage collection"):
                 await self.service.collect_garbage()
-            except errors.StoreUnavailable as exc:
-                # The outage watch logs an outage once; a traceback per round says nothing more.
-                self.service.watch.failed(exc)
-            except Exception:
-                log.exception("garbage collection failed; will retry")
 
     async def _watch_outages(self) -> None:
         """While the store is down, ping it now and then, so that the outage's end is
@@ -167,12 +161,8 @@ class Herald:
         from herald.metrics import DEPTHS
 
         while True:
-            try:
+            with self.service.watch.background("sampling queue depths"):
                 DEPTHS.publish(await self.service.depths(events.used_queues()))
-            except errors.StoreUnavailable as exc:
-                self.service.watch.failed(exc)
-            except Exception:
-                log.exception("sampling queue depths failed; will retry")
             await asyncio.sleep(self.settings.metrics_depth_interval)
 
 

@@ -70,11 +70,9 @@ class DeliveryEngine:
         """Lease and work deliveries until cancelled."""
         try:
             while True:
-                try:
+                taken = 0
+                with self._service.watch.background("leasing deliveries"):
                     taken = await self.step()
-                except Exception:
-                    log.exception("leasing deliveries failed; will retry")
-                    taken = 0
                 if taken == 0:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):

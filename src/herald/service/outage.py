@@ -3,9 +3,10 @@ one when it ends, however many requests fail in between."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from herald.errors import StoreUnavailable
 from herald.service.events import Events
@@ -45,3 +46,14 @@ class StoreWatch:
         self.down_since = None
         self._events.store_outage(down=False)
         log.warning("store outage ended: the store answers again after %.1f s", lasted)
+
+    @contextlib.contextmanager
+    def background(self, what: str) -> Iterator[None]:
+        """Runs one round of a background task: a store outage is noted (its two lines say
+        enough), anything else is logged with its traceback; the task goes on either way."""
+        try:
+            yield
+        except StoreUnavailable as exc:
+            self.failed(exc)
+        except Exception:
+            log.exception("%s failed; will retry", what)

@@ -175,7 +175,10 @@ class Waiters:
                 if not claims or line.claimers[0] is waiter:
                     remaining = min(remaining, await self._until_due(project, queue))
                 try:
-                    await asyncio.wait_for(waiter.woken.wait(), remaining)
+                    # Not wait_for, which on Python 3.11 can swallow a cancellation that
+                    # arrives as the wake-up does: a cancelled wait must end.
+                    async with asyncio.timeout(remaining):
+                        await waiter.woken.wait()
                 except TimeoutError:
                     # The wait is over: nothing was heard, so nothing is read again.
                     if loop.time() >= deadline:

@@ -45,8 +45,11 @@ class Channels:
             await self._pubsub.subscribe(channel)
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.create_task(self._read(self._pubsub))
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+        # that arrives as the confirmation does, and a cancelled long poll must end.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(confirmed), _CONFIRM_TIMEOUT)
+            async with asyncio.timeout(_CONFIRM_TIMEOUT):
+                await asyncio.shield(confirmed)
 
     async def remove(self, channel: str) -> None:
         async with self._lock:

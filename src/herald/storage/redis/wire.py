@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.connection import (
     AbstractConnection,
+    BlockingConnectionPool,
     Connection,
-    ConnectionPool,
     SSLConnection,
     UnixDomainSocketConnection,
     parse_url,
@@ -71,7 +71,15 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
     hiredis sends text as UTF-8, whatever an `encoding` option says."""
     settings = {**options, **parse_url(url)}
     plain = settings.pop("connection_class", Connection)
-    pool = ConnectionPool(connection_class=_PACKED.get(plain, plain), **settings)
+    # A burst of more calls than the pool holds (a thousand long polls starting
+    # together) waits its turn for a connection instead of failing at once; past
+    # the socket timeout it fails as any unreachable Redis does.
+    settings.setdefault("max_connections", 100)  # redis-py's default for its other pool
+    pool = BlockingConnectionPool(
+        connection_class=_PACKED.get(plain, plain),
+        timeout=settings.get("socket_timeout") or 5.0,
+        **settings,
+    )
     return aioredis.Redis.from_pool(pool)
 
 
