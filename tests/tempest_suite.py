@@ -30,8 +30,8 @@ HINT = (
     "build them with `python tests/tempest_suite.py build` and read the error it prints"
 )
 
-# The plugin's v2 tests of queues, messages and claims; its subscription tests
-# wait for subscriptions, and it has no pool or flavor tests.
+# The plugin's v2 tests of queues, messages, claims and subscriptions (it has
+# no pool or flavor tests).
 MODULES = [
     f"zaqar_tempest_plugin.tests.v2.test_{name}"
     for name in (
@@ -41,6 +41,8 @@ MODULES = [
         "messages_negative",
         "claims",
         "claims_negative",
+        "subscriptions",
+        "subscriptions_negative",
     )
 ]
 

@@ -29,6 +29,7 @@ from herald.storage.base import Store
 from herald.storage.factory import open_store
 
 if TYPE_CHECKING:
+    from herald.delivery.trust import Trusts
     from herald.metrics import MetricEvents
 
 log = logging.getLogger("herald")
@@ -75,11 +76,21 @@ class Herald:
             identity_step(settings, store), signer, client_id_rule(settings), clock
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.trusts: Trusts | None = None
+        if settings.auth == "keystone":
+            # Imported here: keystoneauth1 is loaded only by the processes that use it.
+            from herald.delivery.trust import Trusts
+
+            # Trust subscribers exist only where callers bring Keystone tokens to lend.
+            self.trusts = Trusts(settings.keystone)
+            self.service.subscriptions.trustor = self.trusts
 
     async def start(self) -> None:
         """Open the store, prepare the identity step and start the background tasks."""
         await self.store.open()
         await self.identify.start()
+        if self.trusts is not None:
+            await self.trusts.start()
         if self.settings.gc_interval > 0:
             self._tasks.append(asyncio.create_task(self._collect_garbage()))
         self._tasks.append(asyncio.create_task(self._watch_outages()))
@@ -100,6 +111,10 @@ class Herald:
         }
         if self._mailer.enabled:
             senders["mailto"] = MailDelivery(self._mailer)
+        if self.trusts is not None:
+            from herald.delivery.trust import TrustDelivery
+
+            senders["trust"] = TrustDelivery(WebhookDelivery(self._webhook), self.trusts)
         self.deliveries = DeliveryEngine(self.store, self.service, settings, senders, self._clock)
         self._confirmations = Confirmations(
             self._signer, self._webhook, HostRule(settings), self._clock
@@ -121,6 +136,8 @@ class Herald:
             await self._mailer.aclose()
             self.deliveries = None
         await self.service.waiters.close()
+        if self.trusts is not None:
+            await self.trusts.stop()
         await self.identify.stop()
         await self.store.close()
         if self.metric_events is not None:

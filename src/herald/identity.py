@@ -36,11 +36,25 @@ class Presented(msgspec.Struct, frozen=True):
     headers: Headers
 
 
+class Credential:
+    """The caller's own proof (a Keystone token), kept for the one operation that must lend
+    it on (a trust); its repr hides it, so no log line or traceback shows it."""
+
+    __slots__ = ("secret",)
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return "Credential(<hidden>)"
+
+
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
     """The project and client a request acts for, its roles, and how that was proven.
 
     `expires` is when the proof runs out (seconds since the epoch), if it does: a
-    connection that stays authenticated ends then."""
+    connection that stays authenticated ends then. `credential` is the validated
+    token itself, under keystone only."""
 
     project: str
     client_id: str
@@ -48,6 +62,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str = ""
     authenticated_by: Proof = "noauth"
     expires: float | None = None
+    credential: Credential | None = None
 
     @property
     def is_admin(self) -> bool:

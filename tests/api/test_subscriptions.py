@@ -61,8 +61,6 @@ def test_subscribing_creates_the_queue(api: httpx.Client) -> None:
         "http://example.com/h",
         "https://example.com/h",
         "mailto:ops@example.com",
-        "trust+http://example.com/h",
-        "trust+https://example.com/h",
         "queue:other",
     ],
 )
@@ -105,6 +103,11 @@ def test_every_subscriber_type_is_accepted(api: httpx.Client, subscriber: str) -
         ({"subscriber": WEBHOOK, "options": {"dead_letter_queue": "no way"}}, "dead_letter"),
         ({"subscriber": WEBHOOK, "options": {"post_headers": {"a": 1}}}, "post_headers"),
         ({}, "No subscription to create."),
+        # Nobody's token reaches a noauth server, so nothing could make the trust.
+        ({"subscriber": "trust+http://example.com/h"}, "auth = keystone"),
+        ({"subscriber": "trust+https://example.com/h"}, "auth = keystone"),
+        # A trust named by the client would borrow whoever made it.
+        ({"subscriber": WEBHOOK, "options": {"trust_id": "borrowed"}}, "trust_id"),
     ],
 )
 def test_create_refusals_store_nothing(
@@ -226,6 +229,8 @@ def test_patch_changes_fields_and_renews_ttl(api: httpx.Client, clock: FakeClock
         {"options": "x"},
         {"subscriber": "ftp://x"},
         {"options": {"_retry_policy": {"retries_with_no_delay": -1}}},
+        {"options": {"trust_id": "borrowed"}},
+        {"subscriber": "trust+https://example.com/h"},
     ],
 )
 def test_patch_refusals_change_nothing(api: httpx.Client, document: dict[str, Any]) -> None:
@@ -265,6 +270,32 @@ def test_expired_subscription_is_gone_and_blocks_nothing(
     clock.advance(1)
     assert_error(api.get(f"/v2/queues/q/subscriptions/{sid}"), 404)
     assert subscribe(api, "q") != sid
+
+
+def test_expired_subscription_leaves_the_listing_and_the_others_stay(
+    api: httpx.Client, clock: FakeClock
+) -> None:
+    """Zaqar's functional `test_expired_subscription`: the default ttl outlives the minimum."""
+    longlived = subscribe(api, "q")
+    shortlived = subscribe(api, "q", subscriber="http://expire.me", ttl=60)
+    clock.advance(60)
+    assert_error(api.get(f"/v2/queues/q/subscriptions/{shortlived}"), 404)
+    listed = assert_json(api.get("/v2/queues/q/subscriptions"))["subscriptions"]
+    assert [s["id"] for s in listed] == [longlived]
+
+
+def test_a_shorter_ttl_by_patch_expires_the_subscription_then(
+    api: httpx.Client, clock: FakeClock
+) -> None:
+    """Zaqar's functional `test_update_ttl`: a new ttl counts from the PATCH."""
+    sid = subscribe(api, "q")
+    clock.advance(10)
+    assert_empty(api.patch(f"/v2/queues/q/subscriptions/{sid}", json={"ttl": 60}))
+    clock.advance(59)
+    assert get(api, "q", sid)["ttl"] == 60
+    clock.advance(1)
+    assert_error(api.get(f"/v2/queues/q/subscriptions/{sid}"), 404)
+    assert assert_json(api.get("/v2/queues/q/subscriptions"))["subscriptions"] == []
 
 
 def test_purge_subscriptions_only(api: httpx.Client) -> None:

@@ -50,17 +50,18 @@ def test_webhook_gets_zaqar_payload_in_order(delivering: ServerFactory, receiver
     subscribe(api, "orders", receiver.url("/hook"), post_headers={"X-Token": "t"})
     ids = post(api, "orders", *({"body": {"n": i}, "ttl": 300} for i in range(5)))
     got = receiver.wait_for("/hook", 5)
-    # Zaqar's notification, and the message id, so that a receiver can drop a duplicate.
+    # Zaqar's notification exactly, and the message id beside it, so that a receiver
+    # can drop a duplicate.
     assert [r.body for r in got] == [
         {
             "ttl": 300,
             "body": {"n": i},
-            "id": ids[i],
             "Message_Type": "Notification",
             "queue_name": "orders",
         }
         for i in range(5)
     ]
+    assert [r.headers["X-Herald-Message-Id"] for r in got] == ids
     assert got[0].headers["X-Token"] == "t"
     assert got[0].headers["Content-Type"] == "application/json"
 

@@ -55,16 +55,18 @@ def test_a_notification_is_the_message_with_its_type_and_queue_in_zaqars_order()
     }
 
 
-def test_delay_and_id_appear_only_when_given() -> None:
+def test_delay_appears_only_when_given_and_the_id_only_in_a_header() -> None:
     message = NotifiedMessage(ttl=60, body=None, delay=30, id="5f3a")
     assert json.loads(notification_json(message, "q")) == {
         "ttl": 60,
         "body": None,
         "delay": 30,
-        "id": "5f3a",
         "Message_Type": "Notification",
         "queue_name": "q",
     }
+    made = notification_request(message, "q", WebhookOptions())
+    assert made.headers["X-Herald-Message-Id"] == "5f3a"
+    assert "X-Herald-Message-Id" not in notification_request(MESSAGE, "q", WebhookOptions()).headers
 
 
 def test_the_default_request_is_json() -> None:

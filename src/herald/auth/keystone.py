@@ -28,7 +28,14 @@ from keystoneauth1.identity import v3
 from herald.auth.cache import DeadlineCache
 from herald.config import KeystoneSettings
 from herald.errors import HeraldError, NotAuthenticated, NotAuthorized, ServiceUnavailable
-from herald.identity import Caller, ClientIdRule, IdentityStep, Presented, check_project
+from herald.identity import (
+    Caller,
+    ClientIdRule,
+    Credential,
+    IdentityStep,
+    Presented,
+    check_project,
+)
 
 log = logging.getLogger("herald")
 
@@ -142,10 +149,11 @@ class KeystoneAuth(IdentityStep):
 
     async def __call__(self, presented: Presented) -> Caller:
         headers = presented.headers
+        token = headers.get("x-auth-token")
         if isinstance(presented, Vouched):
             validated = presented.validated
         else:
-            validated = await self.validate(headers.get("x-auth-token"))
+            validated = await self.validate(token)
         client_id = self.client_ids.check(headers.get("client-id"))
         if validated.project is None:
             raise NotAuthorized(
@@ -158,6 +166,8 @@ class KeystoneAuth(IdentityStep):
             user_id=validated.user_id,
             authenticated_by="keystone",
             expires=validated.expires,
+            # Validated just above: the very token Keystone vouched for.
+            credential=Credential(token) if token else None,
         )
 
     async def validate(self, token: str | None) -> Validated:

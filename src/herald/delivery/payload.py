@@ -20,12 +20,14 @@ from herald.service.subscribers import WebhookOptions
 
 PLACEHOLDER: Final = '"$zaqar_message$"'
 JSON: Final = "application/json"
+MESSAGE_ID_HEADER: Final = "X-Herald-Message-Id"
 _encode = msgspec.json.Encoder().encode
 
 
 class NotifiedMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """A posted message as a notification tells it; `delay` only on a delayed queue, `id`
-    only when the engine chooses to tell it (Zaqar, which notifies before storing, cannot)."""
+    """A posted message as a notification tells it; `delay` only on a delayed queue. `id`
+    travels in the `X-Herald-Message-Id` header, not the body: the body stays exactly
+    Zaqar's (which notifies before storing, so has no id to give)."""
 
     ttl: int
     body: Any
@@ -38,7 +40,6 @@ class _Notification(msgspec.Struct, kw_only=True, omit_defaults=True):
     ttl: int
     body: Any
     delay: int | None = None
-    id: str | None = None
     Message_Type: str
     queue_name: str
 
@@ -57,7 +58,6 @@ def notification_json(message: NotifiedMessage, queue: str) -> bytes:
             ttl=message.ttl,
             body=message.body,
             delay=message.delay,
-            id=message.id,
             Message_Type="Notification",
             queue_name=queue,
         )
@@ -69,7 +69,12 @@ def notification_request(
 ) -> WebhookRequest:
     """The webhook request for one message, `post_data` and `post_headers` applied."""
     notice = notification_json(message, queue)
-    return WebhookRequest(headers=request_headers(options), body=render(notice, options))
+    headers = request_headers(options)
+    if message.id is not None:
+        # At least once means a receiver may see a message twice: this is what it drops
+        # a repeat by.
+        headers[MESSAGE_ID_HEADER] = message.id
+    return WebhookRequest(headers=headers, body=render(notice, options))
 
 
 def render(notice: bytes, options: WebhookOptions) -> bytes:

@@ -39,12 +39,21 @@ class WebhookDelivery:
         self._webhook = webhook
 
     async def send(
-        self, sub: Subscription, subscriber: Subscriber, message: NotifiedMessage, now: float
+        self,
+        sub: Subscription,
+        subscriber: Subscriber,
+        message: NotifiedMessage,
+        now: float,
+        auth_token: str | None = None,
     ) -> Outcome:
         options = webhook_options(sub.options)
         request = notification_request(message, sub.source, options)
         return await self._webhook.send(
-            subscriber, request, now=now, signing_secret=options.signing_secret
+            subscriber,
+            request,
+            now=now,
+            signing_secret=options.signing_secret,
+            auth_token=auth_token,
         )
 
 

@@ -28,7 +28,14 @@ from keystoneauth1.identity import v3
 from herald.auth.cache import DeadlineCache
 from herald.auth.keystone import v3_url
 from herald.config import KeystoneSettings
+from herald.delivery.outcome import Outcome
+from herald.delivery.payload import NotifiedMessage
+from herald.delivery.senders import WebhookDelivery
 from herald.errors import HeraldError, NotAuthenticated, NotAuthorized, ServiceUnavailable
+from herald.identity import Caller
+from herald.model import Subscription
+from herald.service.subscribers import Subscriber
+from herald.service.subscriptions import TRUST_ID
 
 log = logging.getLogger("herald.delivery")
 
@@ -93,6 +100,21 @@ class Trusts:
         or a trust Keystone forbids, 503 while Keystone is out of reach."""
         return await self._in_thread(self._create, caller_token, project, expires_at)
 
+    async def lend(self, caller: Caller, expires: float) -> str:
+        """The subscriptions' `Trustor`: a trust from the caller's own validated token for
+        its project, expiring at `expires` (seconds since the epoch)."""
+        if caller.credential is None:
+            # A pre-signed URL, say: no token of the caller's to make a trust with.
+            raise NotAuthorized("A trust+ subscriber can only be made with a Keystone token.")
+        moment = datetime.fromtimestamp(expires, UTC)
+        return await self.create(caller.credential.secret, caller.project, moment)
+
+    async def revoke(self, caller: Caller, trust_id: str) -> None:
+        """Delete the trust with the caller's token: Keystone lets its trustor (or an
+        admin) do so; any other answer leaves it to expire with the subscription."""
+        if caller.credential is not None:
+            await self._in_thread(self._delete, caller.credential.secret, trust_id)
+
     async def token(self, trust_id: str) -> str:
         """A trust-scoped token for the trust, cached until shortly before it expires.
         Raises TrustRefused or TrustUnavailable."""
@@ -131,6 +153,18 @@ class Trusts:
         if answer.status_code == 201:
             return self._decoded(_decode_trust, answer.content).trust.id
         raise self._refusal(answer.status_code, "create the trust")
+
+    def _delete(self, caller_token: str, trust_id: str) -> None:
+        answer = self._call(
+            self.bare.delete,
+            f"{self.identity_url}/OS-TRUST/trusts/{trust_id}",
+            headers={"X-Auth-Token": caller_token},
+        )
+        if answer.status_code not in (204, 404):
+            log.info(
+                "Keystone kept a deleted subscription's trust (%s); it expires on its own",
+                answer.status_code,
+            )
 
     def _caller(self, caller_token: str) -> _Token:
         """What Keystone says the caller's token is: a token may look itself up."""
@@ -220,6 +254,29 @@ class Trusts:
         if self._pool is None:
             raise ServiceUnavailable("the trust step is not started", public=UNAVAILABLE)
         return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
+
+
+class TrustDelivery:
+    """The webhook request, to the URL without `trust+`, carrying a token of the trust the
+    subscription was made with: the receiver sees the subscriber's user and project."""
+
+    def __init__(self, webhook: WebhookDelivery, trusts: Trusts) -> None:
+        self._webhook = webhook
+        self._trusts = trusts
+
+    async def send(
+        self, sub: Subscription, subscriber: Subscriber, message: NotifiedMessage, now: float
+    ) -> Outcome:
+        trust_id = sub.options.get(TRUST_ID)
+        if not isinstance(trust_id, str):
+            return Outcome(verdict="failed", reason="the subscription holds no trust")
+        try:
+            token = await self._trusts.token(trust_id)
+        except TrustRefused as exc:
+            return Outcome(verdict="failed", reason=str(exc))
+        except TrustUnavailable as exc:
+            return Outcome(verdict="retry", reason=str(exc))
+        return await self._webhook.send(sub, subscriber, message, now, auth_token=token)
 
 
 # Keystone's answers: only the fields Herald reads.

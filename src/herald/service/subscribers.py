@@ -198,6 +198,7 @@ _RESERVED_HEADERS: Final = frozenset(
         "proxy-authorization",
         "proxy-connection",
         "x-auth-token",
+        "x-herald-message-id",
         "x-herald-signature",
         "x-herald-timestamp",
     }

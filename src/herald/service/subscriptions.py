@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -24,10 +25,24 @@ from herald.service.validation import check_subscription_options
 # Expiry must stay a date every store and client can show: before the year 10000.
 LATEST_EXPIRY = 253402300799.0
 _FIELDS = frozenset(("subscriber", "ttl", "options"))
+TRUST_ID = "trust_id"
+"""The option under which a trust subscriber's trust is kept: Herald's to set, never shown."""
 
 ConfirmationWanted = Callable[[Subscription, bool], None]
 """Told of a subscription whose subscriber should be asked to confirm (True) or told it
 was unsubscribed (False); the delivery engine sends the message."""
+
+
+class Trustor(Protocol):
+    """Lends a caller's authority to Herald for a `trust+` subscriber, as a Keystone trust."""
+
+    async def lend(self, caller: Caller, expires: float) -> str:
+        """A new trust from the caller's own credential, expiring at `expires`; its id."""
+        ...
+
+    async def revoke(self, caller: Caller, trust_id: str) -> None:
+        """Delete the trust if the caller may; a trust left behind expires on its own."""
+        ...
 
 
 class SubscriptionView(msgspec.Struct, frozen=True):
@@ -56,7 +71,7 @@ def subscription_view(sub: Subscription, now: float) -> SubscriptionView:
         sub.subscriber,
         sub.ttl,
         max(0, int(now - sub.renewed)),
-        sub.options,
+        {k: v for k, v in sub.options.items() if k != TRUST_ID},
         sub.confirmed,
     )
 
@@ -73,6 +88,8 @@ class Subscriptions:
         self._require_confirmation = settings.require_confirmation
         # Set by the composition root once the delivery engine exists.
         self.confirmation_wanted: ConfirmationWanted | None = None
+        # Set by the composition root under keystone auth: without it, no trust subscribers.
+        self.trustor: Trustor | None = None
 
     @action("subscription:create")
     async def create(self, caller: Caller, queue: str, body: bytes) -> Created:
@@ -86,6 +103,12 @@ class Subscriptions:
         options = self._options(document.get("options", {}))
         now = self._clock()
         self._check_expiry(now, ttl)
+        is_trust = self._check_trust(subscriber)
+        if is_trust:
+            # First: a token Keystone refuses must leave no queue behind.
+            options = {**options, TRUST_ID: await self._lend(caller, now + ttl)}
+        # Subscribing creates the queue, as posting does.
+        await self._store.create_queue(project, queue, {})
         sub = Subscription(
             id=uuid.uuid4().hex,
             project=project,
@@ -96,9 +119,10 @@ class Subscriptions:
             renewed=now,
             expires=now + ttl,
         )
-        # Subscribing creates the queue, as posting does.
-        await self._store.create_queue(project, queue, {})
         stored, new = await self._store.create_subscription(sub, now)
+        if is_trust and not new:
+            # The live duplicate keeps its own trust; the one just made is not needed.
+            await self._revoke(caller, options)
         if not new and stored.confirmed:
             raise errors.Conflict(
                 f"Subscription to {subscriber} on queue {queue} already exists "
@@ -147,26 +171,50 @@ class Subscriptions:
         now = self._clock()
         if ttl is not None:
             self._check_expiry(now, ttl)
+        lent, replaced = await self._trust_for_update(
+            caller, queue, subscription_id, subscriber, ttl, now
+        )
 
         def change(old: Subscription) -> Subscription:
             new = old
             if subscriber is not None:
                 new = msgspec.structs.replace(new, subscriber=subscriber)
-            if options is not None:
-                new = msgspec.structs.replace(new, options=options)
             if ttl is not None:
                 new = msgspec.structs.replace(new, ttl=ttl, renewed=now, expires=now + ttl)
-            return new
+            kept = old.options.get(TRUST_ID)
+            chosen = dict(old.options if options is None else options)
+            chosen.pop(TRUST_ID, None)
+            if lent is not None:
+                chosen[TRUST_ID] = lent
+            elif kept is not None and _is_trust(new.subscriber):
+                # Options replaced by the client never drop the trust Herald keeps.
+                chosen[TRUST_ID] = kept
+            return msgspec.structs.replace(new, options=chosen)
 
-        changed = await self._store.update_subscription(
-            project, queue, subscription_id, change, now
-        )
-        if changed is None:
-            raise _missing(subscription_id)
+        try:
+            changed = await self._store.update_subscription(
+                project, queue, subscription_id, change, now
+            )
+            if changed is None:
+                raise _missing(subscription_id)
+        except errors.HeraldError:
+            # Gone, or a conflict with another subscription: the new trust is not needed.
+            if lent is not None:
+                await self._revoke(caller, {TRUST_ID: lent})
+            raise
+        # Only once the subscription holds the new trust: deliveries never lack one.
+        await self._revoke(caller, replaced)
 
     @action("subscription:delete")
     async def delete(self, caller: Caller, queue: str, subscription_id: str) -> None:
+        found = None
+        if self.trustor is not None:
+            found = await self._store.get_subscription(
+                caller.project, queue, subscription_id, self._clock()
+            )
         await self._store.delete_subscription(caller.project, queue, subscription_id)
+        if found is not None:
+            await self._revoke(caller, found.options)
 
     @action("subscription:confirm")
     async def confirm(self, caller: Caller, queue: str, subscription_id: str, body: bytes) -> None:
@@ -200,6 +248,51 @@ class Subscriptions:
             raise errors.InvalidRequest("A queue cannot be subscribed to itself.")
         return subscriber.url
 
+    def _check_trust(self, subscriber: str) -> bool:
+        """Whether the subscriber needs a trust; refused when this server cannot make one."""
+        if not _is_trust(subscriber):
+            return False
+        if self.trustor is None:
+            raise errors.InvalidRequest(
+                "trust+ subscribers need Keystone: this server does not run with auth = keystone."
+            )
+        return True
+
+    async def _lend(self, caller: Caller, expires: float) -> str:
+        assert self.trustor is not None
+        return await self.trustor.lend(caller, expires)
+
+    async def _trust_for_update(
+        self,
+        caller: Caller,
+        queue: str,
+        subscription_id: str,
+        subscriber: str | None,
+        ttl: int | None,
+        now: float,
+    ) -> tuple[str | None, dict[str, Any]]:
+        """A new trust when the update names a trust subscriber or renews a trust
+        subscription's ttl (so that the trust lasts as long as it), and the options
+        holding the trust it replaces."""
+        if subscriber is None and ttl is None:
+            return None, {}
+        if subscriber is not None and not self._check_trust(subscriber):
+            return None, {}
+        old = await self._store.get_subscription(caller.project, queue, subscription_id, now)
+        if old is None:
+            raise _missing(subscription_id)
+        if subscriber is None and not _is_trust(old.subscriber):
+            return None, {}
+        expires = now + ttl if ttl is not None else old.expires
+        return await self._lend(caller, expires), old.options
+
+    async def _revoke(self, caller: Caller, options: dict[str, Any]) -> None:
+        trust_id = options.get(TRUST_ID)
+        if self.trustor is not None and isinstance(trust_id, str):
+            # A trust left behind costs nothing but a row in Keystone until it expires.
+            with contextlib.suppress(errors.HeraldError):
+                await self.trustor.revoke(caller, trust_id)
+
     def _ttl(self, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise errors.InvalidRequest("The TTL of a subscription must be an integer.")
@@ -213,6 +306,11 @@ class Subscriptions:
     def _options(self, value: object) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise errors.InvalidRequest("Options must be a dict.")
+        if TRUST_ID in value:
+            # A client naming a trust would borrow whoever made it: only Herald sets it.
+            raise errors.InvalidRequest(
+                "options.trust_id is set by Herald for trust+ subscribers; do not send it."
+            )
         check_subscription_options(value)
         return value
 
@@ -227,6 +325,10 @@ class Subscriptions:
     def _want_confirmation(self, sub: Subscription, subscribe: bool) -> None:
         if self._require_confirmation and self.confirmation_wanted is not None:
             self.confirmation_wanted(sub, subscribe)
+
+
+def _is_trust(subscriber: str) -> bool:
+    return subscriber.startswith("trust+")
 
 
 def _document(body: bytes, empty: str) -> dict[str, Any]:
