@@ -158,8 +158,9 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     does; `deny_private` and `allow_hosts` lock webhook targets down (see
     docs/security.md). The delivery engine runs when `enabled`: `concurrency` sends at
     once (`per_subscription_window` for one subscription), up to `batch_size`
-    deliveries held, each hidden from other processes for `lease` seconds (a process that dies mid-delivery delays it that long, never loses
-    it), the outbox looked at every `poll_interval` seconds when idle."""
+    deliveries held, each hidden from other processes for `lease` seconds (a process
+    that dies mid-delivery delays it that long, never loses it), the outbox looked at
+    every `poll_interval` seconds when idle."""
 
     enabled: bool = True
     concurrency: int = 100
