@@ -32,6 +32,7 @@ from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
 from herald.service.subscribers import HostRule, check_subscriber
 from herald.storage.base import OUTBOX_WAKEUPS, Store
+from herald.storage.batching import Batcher
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
@@ -67,6 +68,9 @@ class DeliveryEngine:
         self.counters = DeliveryCounters()
         self._events = service.events
         self._filters: dict[bytes, FilterPolicy] = {}
+        # Deliveries whose outcome is known leave the outbox together, one commit for all
+        # that finished while the previous commit was out; each still waits for its own.
+        self._finishing: Batcher[None, str, None] = Batcher(self._finish_all, exclusive=True)
 
     # Running
 
@@ -338,8 +342,12 @@ class DeliveryEngine:
         return self._service.context.cipher.open(delivery.project, delivery.source, stored).body
 
     async def _finish(self, delivery: Delivery, why: str, level: int = logging.INFO) -> None:
-        await self._store.finish_delivery(delivery.id)
+        await self._finishing.submit(None, delivery.id)
         _log(delivery, why, level)
+
+    async def _finish_all(self, _: None, delivery_ids: list[str]) -> list[None]:
+        await self._store.finish_deliveries(delivery_ids)
+        return [None] * len(delivery_ids)
 
 
 def _log(delivery: Delivery, what: str, level: int = logging.INFO) -> None:
