@@ -59,6 +59,12 @@ class WebhookSender:
             # more than the subscription and the operator's rule.
             trust_env=False,
             headers={"User-Agent": "herald-notifier"},
+            # As many kept-alive connections as sends at once, so none is closed just to
+            # be opened again by the next delivery.
+            limits=httpx.Limits(
+                max_connections=settings.concurrency,
+                max_keepalive_connections=settings.concurrency,
+            ),
         )
 
     async def aclose(self) -> None:
