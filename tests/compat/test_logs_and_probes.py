@@ -190,6 +190,11 @@ def test_probes_answer_without_any_header_whatever_auth_is(auth: str, tmp_path: 
         assert server.stop() == 0
 
 
+# Nothing in the background (collection, the delivery engine woken by its lost
+# outbox watch) meets the outage first: the requests' answers must.
+QUIET = {"HERALD_GC_INTERVAL": "0", "HERALD_NOTIFICATIONS_ENABLED": "false"}
+
+
 @pytest.fixture(params=["redis", "postgres"])
 def relayed_store(request: pytest.FixtureRequest) -> Iterator[tuple[str, TcpProxy]]:
     """A Redis or PostgreSQL store reached through a relay the test can cut."""
@@ -212,7 +217,7 @@ def test_an_outage_logs_one_line_as_it_begins_and_one_as_it_ends(
     relayed_store: tuple[str, TcpProxy], tmp_path: Path
 ) -> None:
     uri, proxy = relayed_store
-    server = serve(uri, tmp_path, env={"HERALD_GC_INTERVAL": "0"})
+    server = serve(uri, tmp_path, env=QUIET)
     sent = headers()
     try:
         assert post_one(server.url, sent).status_code == 201
@@ -253,9 +258,7 @@ def test_an_outage_met_over_a_websocket_is_logged_once_too(
     relayed_store: tuple[str, TcpProxy], tmp_path: Path
 ) -> None:
     uri, proxy = relayed_store
-    # Nothing in the background meets the outage first: the WebSocket's answers must.
-    quiet = {"HERALD_GC_INTERVAL": "0", "HERALD_NOTIFICATIONS_ENABLED": "false"}
-    server = serve(uri, tmp_path, env=quiet)
+    server = serve(uri, tmp_path, env=QUIET)
     post = {"queue_name": "logged", "messages": [{"body": 1}]}
     try:
         with Frames(server.url) as frames:
