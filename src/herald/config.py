@@ -165,7 +165,7 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     enabled: bool = True
     concurrency: int = 100
     # Sends in flight at once for one subscription; 1 keeps its deliveries in posting order.
-    per_subscription_window: int = 32
+    per_subscription_window: int = 8
     lease: float = 60.0
     batch_size: int = 100
     poll_interval: float = 1.0
