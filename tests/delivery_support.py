@@ -18,13 +18,16 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The client's port: the same for requests that shared a kept-alive connection.
+    peer_port: int = 0
 
 
 @dataclass
 class Receiver:
     """A webhook receiver: `/status/<n>` answers n, `/slow` answers after a long pause,
     `/drip` answers one header line at a time, `/redirect` points at `/status/200`,
-    anything else answers 200."""
+    `/big` answers 200 with a 1 MiB body, anything else answers 200 (HTTP/1.1, kept
+    alive)."""
 
     port: int
     received: list[Received] = field(default_factory=list)
@@ -45,11 +48,13 @@ def receiving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     stop = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
-            state.received.append(Received(self.path, headers, body))
+            state.received.append(Received(self.path, headers, body, self.client_address[1]))
             if self.path == "/drip":
                 # Each line well within a read timeout, the whole answer far beyond it.
                 self.wfile.write(b"HTTP/1.1 200 OK\r\n")
@@ -75,9 +80,10 @@ def receiving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
                 self.send_header("Location", "/status/200")
             if status in (429, 503):
                 self.send_header("Retry-After", "7")
-            self.send_header("Content-Length", "2")
+            answer = b"x" * (1 << 20) if self.path == "/big" else b"{}"
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(answer)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

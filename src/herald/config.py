@@ -157,12 +157,15 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     By default any subscriber URL of an allowed scheme is delivered to, as Zaqar
     does; `deny_private` and `allow_hosts` lock webhook targets down (see
     docs/security.md). The delivery engine runs when `enabled`: `concurrency` sends at
-    once, up to `batch_size` deliveries held, each hidden from other processes for
-    `lease` seconds (a process that dies mid-delivery delays it that long, never loses
-    it), the outbox looked at every `poll_interval` seconds when idle."""
+    once (`per_subscription_window` for one subscription), up to `batch_size`
+    deliveries held, each hidden from other processes for `lease` seconds (a process
+    that dies mid-delivery delays it that long, never loses it), the outbox looked at
+    every `poll_interval` seconds when idle."""
 
     enabled: bool = True
-    concurrency: int = 10
+    concurrency: int = 100
+    # Sends in flight at once for one subscription; 1 keeps its deliveries in posting order.
+    per_subscription_window: int = 8
     lease: float = 60.0
     batch_size: int = 100
     poll_interval: float = 1.0
@@ -194,6 +197,8 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
                 raise ValueError(f"notifications {name} must be above 0 and at most 300 seconds")
         if not 1 <= self.concurrency <= 1000:
             raise ValueError("notifications concurrency must be from 1 to 1000")
+        if not 1 <= self.per_subscription_window <= 1000:
+            raise ValueError("notifications per_subscription_window must be from 1 to 1000")
         if not 1 <= self.batch_size <= 10000:
             raise ValueError("notifications batch_size must be from 1 to 10000")
         if not 0 < self.poll_interval <= 60:

@@ -46,7 +46,8 @@ def barrier(api: httpx.Client, receiver: Receiver, queue: str = "barrier") -> No
 
 
 def test_webhook_gets_zaqar_payload_in_order(delivering: ServerFactory, receiver: Receiver) -> None:
-    api = client(delivering())
+    # A window of one is what promises posting order.
+    api = client(delivering(notifications_per_subscription_window=1))
     subscribe(api, "orders", receiver.url("/hook"), post_headers={"X-Token": "t"})
     ids = post(api, "orders", *({"body": {"n": i}, "ttl": 300} for i in range(5)))
     got = receiver.wait_for("/hook", 5)
@@ -181,11 +182,12 @@ def test_dead_endpoint_does_not_delay_a_live_one(
     subscribe(api, "q", receiver.url("/dead"))
     subscribe(api, "q", receiver.url("/live"))
     post(api, "q", *({"body": i} for i in range(20)))
-    # Every message reaches the live endpoint while the dead one holds its first request.
-    assert bodies(receiver, "/live", 20) == list(range(20))
+    # Every message reaches the live endpoint while the dead one holds its first requests
+    # (at most half the slots: per_subscription_window is capped by concurrency).
+    assert sorted(bodies(receiver, "/live", 20)) == list(range(20))
     assert receiver.received("/dead") == []
     released.set()
-    assert bodies(receiver, "/dead", 20) == list(range(20))
+    assert sorted(bodies(receiver, "/dead", 20)) == list(range(20))
 
 
 def test_filter_policy_end_to_end(delivering: ServerFactory, receiver: Receiver) -> None:
@@ -195,7 +197,7 @@ def test_filter_policy_end_to_end(delivering: ServerFactory, receiver: Receiver)
     post(api, "q", *({"body": {"price": p}} for p in (5, 500, 50, 1000)), {"body": "text"})
     receiver.wait_for("/all", 5)
     barrier(api, receiver)
-    assert [b["price"] for b in bodies(receiver, "/big", 2)] == [500, 1000]
+    assert sorted(b["price"] for b in bodies(receiver, "/big", 2)) == [500, 1000]
     assert len(receiver.received("/big")) == 2
 
 

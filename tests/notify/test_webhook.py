@@ -67,6 +67,22 @@ async def test_a_2xx_is_delivered_with_zaqars_body(
     assert "x-auth-token" not in got.headers
 
 
+async def test_the_connection_is_kept_for_the_next_delivery(
+    sender: WebhookSender, receiver: Receiver
+) -> None:
+    for _ in range(3):
+        assert (await send(sender, f"{receiver.url}/hook")).verdict == "delivered"
+    assert len({got.peer_port for got in receiver.received}) == 1
+
+
+async def test_a_body_past_the_cap_is_not_read_and_closes_the_connection(
+    sender: WebhookSender, receiver: Receiver
+) -> None:
+    for _ in range(2):
+        assert (await send(sender, f"{receiver.url}/big")).verdict == "delivered"
+    assert len({got.peer_port for got in receiver.received}) == 2
+
+
 @pytest.mark.parametrize("status", [201, 204, 299])
 async def test_every_2xx_is_delivered(
     sender: WebhookSender, receiver: Receiver, status: int

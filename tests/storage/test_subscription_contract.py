@@ -377,6 +377,20 @@ async def test_retry_records_attempts_and_finish_removes(store: Store) -> None:
     assert await store.count_deliveries(T0 + 100) == (0, None)
 
 
+async def test_finish_deliveries_removes_them_all_in_one_call(store: Store) -> None:
+    await subscribe(store, subscription("a1"), subscription("b2", "http://b.test/"))
+    await post(store, "q", "a", "b", "c")
+    leased = await store.lease_deliveries(T0, 10, 30)
+    assert len(leased) == 6
+    kept = leased.pop()
+    # Ids already gone, or that cannot name a delivery, are no error.
+    await store.finish_deliveries([leased[0].id, *(d.id for d in leased), "no-such-delivery"])
+    await store.finish_deliveries([])
+    assert await store.count_deliveries(T0) == (1, T0)
+    (again,) = await store.lease_deliveries(T0 + 30, 10, 30)
+    assert again.id == kept.id
+
+
 async def test_count_tells_how_many_are_pending_and_the_oldest_post(store: Store) -> None:
     assert await store.count_deliveries(T0) == (0, None)
     await subscribe(store, subscription("a1"), subscription("b2", "http://b.test/"))

@@ -2,8 +2,9 @@
 
 The outbox is written by `post_messages` in the same commit as the messages,
 so the engine's job is to drain it at least once. Deliveries of one
-subscription go one at a time, oldest first, so a slow or dead endpoint holds
-back only its own subscription; a lease keeps other processes off what this
+subscription start oldest first, at most `per_subscription_window` in flight at
+once (1 keeps them in order), so a slow or dead endpoint holds back only its own
+subscription; a lease keeps other processes off what this
 one holds, and lapses if this process dies.
 """
 
@@ -31,6 +32,7 @@ from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
 from herald.service.subscribers import HostRule, check_subscriber
 from herald.storage.base import OUTBOX_WAKEUPS, Store
+from herald.storage.batching import Batcher
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
@@ -59,11 +61,16 @@ class DeliveryEngine:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._chains: dict[str, collections.deque[Delivery]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        # One read of a subscription serves every delivery of it leased in the same batch.
+        self._subscriptions: dict[str, asyncio.Task[Subscription | None]] = {}
         self._held = 0
         self._wake = asyncio.Event()
         self.counters = DeliveryCounters()
         self._events = service.events
         self._filters: dict[bytes, FilterPolicy] = {}
+        # Deliveries whose outcome is known leave the outbox together, one commit for all
+        # that finished while the previous commit was out; each still waits for its own.
+        self._finishing: Batcher[None, str, None] = Batcher(self._finish_all, exclusive=True)
 
     # Running
 
@@ -116,6 +123,8 @@ class DeliveryEngine:
         if room <= 0:
             return 0
         leased = await self._store.lease_deliveries(self._clock(), room, self._settings.lease)
+        for subscription_id in {delivery.subscription_id for delivery in leased}:
+            self._subscriptions.pop(subscription_id, None)
         for delivery in leased:
             self._held += 1
             self._chains.setdefault(delivery.subscription_id, collections.deque()).append(delivery)
@@ -132,27 +141,58 @@ class DeliveryEngine:
 
     async def _work(self, subscription_id: str) -> None:
         chain = self._chains[subscription_id]
+        # Never more than half the slots, so that one dead endpoint cannot starve the rest.
+        window = min(
+            self._settings.per_subscription_window, max(1, self._settings.concurrency // 2)
+        )
+        flying: set[asyncio.Task[float | None]] = set()
         try:
-            while chain:
-                delivery = chain.popleft()
-                self._held -= 1
-                if self._clock() >= delivery.due:
-                    # Its lease lapsed while it waited: another process may hold it now.
+            while chain or flying:
+                while chain and len(flying) < window:
+                    delivery = chain.popleft()
+                    self._held -= 1
+                    if self._clock() >= delivery.due:
+                        # Its lease lapsed while it waited: another process may hold it now.
+                        continue
+                    flying.add(asyncio.create_task(self._attempt(delivery)))
+                if not flying:
                     continue
-                async with self._slots:
-                    try:
-                        retry_at = await self.deliver(delivery)
-                    except Exception:
-                        log.exception("delivery %s failed unexpectedly", delivery.id)
-                        retry_at = None
-                if retry_at is not None and retry_at > self._clock():
-                    # The endpoint is failing: what is held waits with the failed one, in order.
+                done, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+                retry_at = max((task.result() or 0.0 for task in done), default=0.0)
+                if retry_at > self._clock():
+                    # The endpoint is failing: what is held and not yet sent waits with the
+                    # failed one, in order; sends already in flight finish on their own.
                     await self._defer(chain, retry_at)
         finally:
+            for task in flying:
+                task.cancel()
+            for task in flying:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             del self._workers[subscription_id]
             self._held -= len(chain)
             del self._chains[subscription_id]
+            self._subscriptions.pop(subscription_id, None)
             self.wake()
+
+    async def _attempt(self, delivery: Delivery) -> float | None:
+        async with self._slots:
+            try:
+                return await self.deliver(delivery, self._subscription(delivery))
+            except Exception:
+                log.exception("delivery %s failed unexpectedly", delivery.id)
+                return None
+
+    def _subscription(self, delivery: Delivery) -> asyncio.Task[Subscription | None]:
+        """The subscription as read once for its deliveries of this batch."""
+        found = self._subscriptions.get(delivery.subscription_id)
+        if found is None or (found.done() and (found.cancelled() or found.exception() is not None)):
+            found = self._subscriptions[delivery.subscription_id] = asyncio.ensure_future(
+                self._store.get_subscription(
+                    delivery.project, delivery.source, delivery.subscription_id, self._clock()
+                )
+            )
+        return found
 
     async def _defer(self, chain: collections.deque[Delivery], due: float) -> None:
         # Only what is held now: deliveries leased meanwhile are tried in their turn, or
@@ -165,13 +205,20 @@ class DeliveryEngine:
 
     # Deciding one delivery
 
-    async def deliver(self, delivery: Delivery) -> float | None:
+    async def deliver(
+        self, delivery: Delivery, read: asyncio.Future[Subscription | None] | None = None
+    ) -> float | None:
         """Work one leased delivery to its end or its next attempt; when that attempt is
-        due if it is retried, else None."""
+        due if it is retried, else None. `read` is its subscription's read, if one is
+        already under way."""
         now = self._clock()
-        sub = await self._store.get_subscription(
-            delivery.project, delivery.source, delivery.subscription_id, now
-        )
+        if read is None:
+            sub = await self._store.get_subscription(
+                delivery.project, delivery.source, delivery.subscription_id, now
+            )
+        else:
+            # Shielded: one delivery cancelled must not cancel the read the others share.
+            sub = await asyncio.shield(read)
         if sub is None:
             self.counters.gone += 1
             self._events.delivery_skipped("gone")
@@ -289,8 +336,12 @@ class DeliveryEngine:
         return self._service.context.cipher.open(delivery.project, delivery.source, stored).body
 
     async def _finish(self, delivery: Delivery, why: str, level: int = logging.INFO) -> None:
-        await self._store.finish_delivery(delivery.id)
+        await self._finishing.submit(None, delivery.id)
         _log(delivery, why, level)
+
+    async def _finish_all(self, _: None, delivery_ids: list[str]) -> list[None]:
+        await self._store.finish_deliveries(delivery_ids)
+        return [None] * len(delivery_ids)
 
 
 def _log(delivery: Delivery, what: str, level: int = logging.INFO) -> None:

@@ -2,7 +2,8 @@
 
 Redirects are not followed (a 3xx is the subscriber's refusal: it would send
 the notice somewhere the subscription did not name), the response body is
-never read, and nothing logged holds the URL's path, query or credentials, a
+read only up to a small cap (so that the connection can be kept for the next
+delivery) and never looked at, and nothing logged holds the URL's path, query or credentials, a
 header value, or the body.
 """
 
@@ -33,6 +34,9 @@ log = logging.getLogger("herald.delivery")
 # Statuses worth another attempt: the subscriber is overloaded, slow or failing for now.
 _RETRYABLE = frozenset({408, 429})
 _MAX_RETRY_AFTER = 86_400.0
+# How much of a response body is drained so the connection goes back to the pool; past
+# this the connection is closed instead of reading on.
+_DRAIN_LIMIT = 64 * 1024
 
 
 class WebhookSender:
@@ -55,6 +59,12 @@ class WebhookSender:
             # more than the subscription and the operator's rule.
             trust_env=False,
             headers={"User-Agent": "herald-notifier"},
+            # As many kept-alive connections as sends at once, so none is closed just to
+            # be opened again by the next delivery.
+            limits=httpx.Limits(
+                max_connections=settings.concurrency,
+                max_keepalive_connections=settings.concurrency,
+            ),
         )
 
     async def aclose(self) -> None:
@@ -101,6 +111,7 @@ class WebhookSender:
                 outcome = classify(
                     response.status_code, response.headers.get("retry-after"), now=now
                 )
+                await _drain(response)
         except (httpx.TimeoutException, TimeoutError):
             outcome = Outcome(verdict="retry", reason="timed out")
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
@@ -151,6 +162,16 @@ def _pause(header: str | None, now: float) -> float | None:
             return None
         seconds = when.timestamp() - now
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read what is left of a (usually empty) body, up to the cap, so httpcore keeps the
+    connection; a bigger body closes it when the stream ends."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > _DRAIN_LIMIT:
+            return
 
 
 def _where(subscriber: Subscriber) -> str:

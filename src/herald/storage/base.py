@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -389,6 +389,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def finish_delivery(self, delivery_id: str) -> None:
         """Remove a delivery from the outbox; no error if missing."""
+
+    @abc.abstractmethod
+    async def finish_deliveries(self, delivery_ids: Sequence[str]) -> None:
+        """Remove these deliveries from the outbox in one write; no error for one missing."""
 
     @abc.abstractmethod
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:

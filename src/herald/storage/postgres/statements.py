@@ -347,6 +347,7 @@ class Statements:
         # The outbox: $1 a delivery's id wherever one is found by it.
         self.retry_delivery = f"UPDATE {deliveries} SET attempts = $2, due = $3 WHERE id = $1"
         self.finish_delivery = f"DELETE FROM {deliveries} WHERE id = $1"
+        self.finish_deliveries = f"DELETE FROM {deliveries} WHERE id = ANY($1::bigint[])"
         self.count_deliveries = f"SELECT count(*), min(posted) FROM {deliveries}"
 
         # Housekeeping: each batch is its own short statement, so no lock is

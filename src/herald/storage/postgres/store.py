@@ -9,7 +9,7 @@ docs/storage-postgres.md explains the schema and the URI options.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -431,6 +431,11 @@ class PostgresStore(Store):
         key = row_id(delivery_id)
         if key is not None:
             await self.database.execute(self.sql.finish_delivery, key)
+
+    async def finish_deliveries(self, delivery_ids: Sequence[str]) -> None:
+        keys = row_ids(delivery_ids)
+        if keys:
+            await self.database.execute(self.sql.finish_deliveries, keys)
 
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:
         row = await self.database.fetchrow(self.sql.count_deliveries)

@@ -6,7 +6,7 @@ Layout, atomicity and durability are described in docs/storage-redis.md.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from herald.model import (
@@ -460,7 +460,10 @@ class RedisStore(Store):
         await self._subscriptions.retry(delivery_id, attempts, due)
 
     async def finish_delivery(self, delivery_id: str) -> None:
-        await self._subscriptions.finish(delivery_id)
+        await self._subscriptions.finish([delivery_id])
+
+    async def finish_deliveries(self, delivery_ids: Sequence[str]) -> None:
+        await self._subscriptions.finish(delivery_ids)
 
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:
         return await self._subscriptions.count()

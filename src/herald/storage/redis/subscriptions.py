@@ -9,7 +9,7 @@ and under its subscription. docs/storage-redis.md has the layout.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 import msgspec
@@ -170,9 +170,10 @@ class Subscriptions:
         if _DELIVERY_ID.match(delivery_id):
             await self._server.run("retry", None, 0.0, [delivery_id, str(attempts), time_text(due)])
 
-    async def finish(self, delivery_id: str) -> None:
-        if _DELIVERY_ID.match(delivery_id):
-            await self._server.run("finish", None, 0.0, [delivery_id])
+    async def finish(self, delivery_ids: Sequence[str]) -> None:
+        ids = [delivery_id for delivery_id in delivery_ids if _DELIVERY_ID.match(delivery_id)]
+        if ids:
+            await self._server.run("finish", None, 0.0, ids)
 
     async def count(self) -> tuple[int, float | None]:
         with self._server.guard():

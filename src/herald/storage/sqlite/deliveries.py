@@ -62,9 +62,9 @@ def retry(conn: sqlite3.Connection, delivery_id: str, attempts: int, due: float)
     )
 
 
-def finish(conn: sqlite3.Connection, delivery_id: str) -> None:
-    """Remove the delivery."""
-    conn.execute("DELETE FROM deliveries WHERE id = ?", (row_id(delivery_id),))
+def finish(conn: sqlite3.Connection, delivery_ids: Sequence[str]) -> None:
+    """Remove the deliveries."""
+    conn.executemany("DELETE FROM deliveries WHERE id = ?", [(row_id(i),) for i in delivery_ids])
 
 
 def count(conn: sqlite3.Connection) -> tuple[int, float | None]:

@@ -11,7 +11,7 @@ import asyncio
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -331,7 +331,11 @@ class SQLiteStore(Store):
         await self._writer.run(lambda c: deliveries.retry(c, delivery_id, attempts, due))
 
     async def finish_delivery(self, delivery_id: str) -> None:
-        await self._writer.run(lambda c: deliveries.finish(c, delivery_id))
+        await self._writer.run(lambda c: deliveries.finish(c, [delivery_id]))
+
+    async def finish_deliveries(self, delivery_ids: Sequence[str]) -> None:
+        ids = list(delivery_ids)
+        await self._writer.run(lambda c: deliveries.finish(c, ids))
 
     async def count_deliveries(self, now: float) -> tuple[int, float | None]:
         return await self._reader.run(deliveries.count)
