@@ -351,3 +351,20 @@ def test_every_subscription_action_is_checked_against_the_policy(
     ):
         assert_error(response, 403, "Not authorized")
     assert get(admin, "q", sid)["ttl"] == 3600
+
+
+def test_a_signing_secret_is_never_shown(api: httpx.Client) -> None:
+    made = api.post(
+        "/v2/queues/signed/subscriptions",
+        json={
+            "subscriber": "http://127.0.0.1:9/hook",
+            "options": {"signing_secret": "s3cret-of-sixteen+"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    sub_id = made.json()["subscription_id"]
+    shown = api.get(f"/v2/queues/signed/subscriptions/{sub_id}").json()
+    assert "signing_secret" not in shown["options"]
+    listed = api.get("/v2/queues/signed/subscriptions").json()["subscriptions"]
+    assert all("signing_secret" not in s["options"] for s in listed)
+    assert "s3cret-of-sixteen+" not in api.get("/v2/queues/signed/subscriptions").text

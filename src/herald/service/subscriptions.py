@@ -64,6 +64,11 @@ class Created(msgspec.Struct, frozen=True):
     new: bool
 
 
+# Secrets kept in the options: the trust Herald made, and the key deliveries are signed
+# with. A GET shows neither; whoever set the signing secret already has it.
+_NEVER_SHOWN = frozenset((TRUST_ID, "signing_secret"))
+
+
 def subscription_view(sub: Subscription, now: float) -> SubscriptionView:
     return SubscriptionView(
         sub.id,
@@ -71,7 +76,7 @@ def subscription_view(sub: Subscription, now: float) -> SubscriptionView:
         sub.subscriber,
         sub.ttl,
         max(0, int(now - sub.renewed)),
-        {k: v for k, v in sub.options.items() if k != TRUST_ID},
+        {k: v for k, v in sub.options.items() if k not in _NEVER_SHOWN},
         sub.confirmed,
     )
 
