@@ -86,7 +86,9 @@ def test_sigkill_while_delivering_then_every_acknowledged_message_arrives(
             stop.set()
         for writer in writers:
             writer.join(timeout=10)
-        assert len(acknowledged) > 20, "the load never got going"
+        # Twenty deliveries arrived, so at least twenty posts were acknowledged; with
+        # deliveries woken on commit they can keep pace with the posts exactly.
+        assert len(acknowledged) >= 20, "the load never got going"
         restarted = ServerProcess(store_uri, tmp_path, env=ENGINE).start()
         try:
             wait_until_delivered(receiver, "/hook", acknowledged)
