@@ -1,5 +1,6 @@
-"""The CPU one webhook POST costs the sender: httpx's AsyncClient (what the delivery engine
-uses) against aiohttp's ClientSession, on uvloop, to a receiver that answers 200 at once.
+"""The CPU one webhook POST costs the sender: Herald's own HTTP/1.1 client (what the delivery
+engine uses, `herald.delivery.http1`) against httpx's AsyncClient and aiohttp's ClientSession,
+on uvloop, to a receiver that answers 200 at once.
 
 Each round starts `webhook_receiver.py` (from the notification benchmarks) on a free port,
 then, in turns, sends N POSTs of a 200-byte JSON body with C in flight over kept-alive
@@ -52,6 +53,27 @@ async def with_aiohttp(url: str, count: int, concurrency: int) -> None:
         await fan_out(one, count, concurrency)
 
 
+async def with_herald(url: str, count: int, concurrency: int) -> None:
+    from herald.delivery.http1 import Client
+
+    client = Client(timeout=10.0)
+    try:
+
+        async def one() -> None:
+            await client.post(url, BODY, HEADERS)
+
+        await fan_out(one, count, concurrency)
+    finally:
+        await client.aclose()
+
+
+CLIENTS: dict[str, Callable[[str, int, int], Awaitable[None]]] = {
+    "herald": with_herald,
+    "httpx": with_httpx,
+    "aiohttp": with_aiohttp,
+}
+
+
 async def fan_out(one: Callable[[], Awaitable[None]], count: int, concurrency: int) -> None:
     left = count
 
@@ -72,7 +94,7 @@ def free_port() -> int:
 
 def measure(client: str, url: str, count: int, concurrency: int) -> tuple[float, float]:
     """Microseconds of sender CPU per request, and requests per second."""
-    run = with_httpx if client == "httpx" else with_aiohttp
+    run = CLIENTS[client]
     cpu, wall = time.process_time(), time.perf_counter()
     uvloop.run(run(url, count, concurrency))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -100,10 +122,12 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        found: dict[str, list[tuple[float, float]]] = {"httpx": [], "aiohttp": []}
+        found: dict[str, list[tuple[float, float]]] = {name: [] for name in CLIENTS}
+        names = list(CLIENTS)
         for round_ in range(args.rounds):
-            order = ["httpx", "aiohttp"] if round_ % 2 == 0 else ["aiohttp", "httpx"]
-            for client in order:
+            # Each round starts with another client, so none always runs on a cold receiver.
+            shift = round_ % len(names)
+            for client in names[shift:] + names[:shift]:
                 found[client].append(measure(client, url, args.requests, args.concurrency))
         print(f"{args.requests} POSTs, {args.concurrency} in flight, {args.rounds} rounds (median)")
         print("| client | sender CPU µs/request | requests/s |")

@@ -9,14 +9,12 @@ header value, or the body.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
-from typing import Any
-
-import httpx
+import ssl
 
 from herald.config import NotificationSettings
+from herald.delivery import http1
 from herald.delivery.outcome import Outcome
 from herald.delivery.payload import WebhookRequest
 from herald.delivery.signing import signing_headers
@@ -34,37 +32,29 @@ log = logging.getLogger("herald.delivery")
 # Statuses worth another attempt: the subscriber is overloaded, slow or failing for now.
 _RETRYABLE = frozenset({408, 429})
 _MAX_RETRY_AFTER = 86_400.0
-# How much of a response body is drained so the connection goes back to the pool; past
-# this the connection is closed instead of reading on.
-_DRAIN_LIMIT = 64 * 1024
 
 
 class WebhookSender:
-    """Posts webhook requests with one shared httpx client, within the operator's rules."""
+    """Posts webhook requests over one shared pool of kept-alive connections, within the
+    operator's rules. Proxies from the environment are never used: where a webhook goes
+    depends on the subscription and the operator's rule alone."""
 
     def __init__(
         self,
         settings: NotificationSettings,
         *,
         resolve: Resolver = system_resolver,
-        client: httpx.AsyncClient | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.rule = HostRule(settings)
         self.resolve = resolve
         self.timeout = settings.webhook_timeout
-        self.client = client or httpx.AsyncClient(
+        # As many kept-alive connections as sends at once, so none is closed just to be
+        # opened again by the next delivery.
+        self.client = http1.Client(
             timeout=settings.webhook_timeout,
-            follow_redirects=False,
-            # Proxies from the environment would make where a webhook goes depend on
-            # more than the subscription and the operator's rule.
-            trust_env=False,
-            headers={"User-Agent": "herald-notifier"},
-            # As many kept-alive connections as sends at once, so none is closed just to
-            # be opened again by the next delivery.
-            limits=httpx.Limits(
-                max_connections=settings.concurrency,
-                max_keepalive_connections=settings.concurrency,
-            ),
+            ssl_context=ssl_context,
+            max_idle_per_origin=settings.concurrency,
         )
 
     async def aclose(self) -> None:
@@ -89,37 +79,31 @@ class WebhookSender:
         except TargetUnresolved as exc:
             return self._outcome(where, Outcome(verdict="retry", reason=str(exc)))
         # Set last: what a credential decides is never a subscription's post_headers'.
-        headers = dict(request.headers)
-        if target.host_header is not None:
-            headers["Host"] = target.host_header
-        if auth_token is not None:
-            headers["X-Auth-Token"] = auth_token
-        if signing_secret is not None:
-            headers.update(signing_headers(signing_secret, request.body, now))
-        extensions: dict[str, Any] = {}
-        if target.server_name is not None:
-            extensions["sni_hostname"] = target.server_name
+        headers = request.headers
+        if auth_token is not None or signing_secret is not None:
+            headers = dict(headers)
+            if auth_token is not None:
+                headers["X-Auth-Token"] = auth_token
+            if signing_secret is not None:
+                headers.update(signing_headers(signing_secret, request.body, now))
         try:
-            # httpx's timeout bounds each read; this bounds the whole exchange, so a
-            # receiver that drips its answer cannot hold a delivery.
-            async with (
-                asyncio.timeout(self.timeout),
-                self.client.stream(
-                    "POST", target.url, content=request.body, headers=headers, extensions=extensions
-                ) as response,
-            ):
-                outcome = classify(
-                    response.status_code, response.headers.get("retry-after"), now=now
-                )
-                await _drain(response)
-        except (httpx.TimeoutException, TimeoutError):
-            outcome = Outcome(verdict="retry", reason="timed out")
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            outcome = Outcome(
-                verdict="failed", reason=f"cannot be posted to ({type(exc).__name__})"
+            # One deadline for the whole exchange, so a receiver that drips its answer
+            # cannot hold a delivery.
+            response = await self.client.post(
+                target.url,
+                request.body,
+                headers,
+                host_header=target.host_header,
+                server_name=target.server_name,
             )
-        except httpx.TransportError as exc:
-            outcome = Outcome(verdict="retry", reason=f"connection failed ({type(exc).__name__})")
+        except http1.Timeout:
+            outcome = Outcome(verdict="retry", reason="timed out")
+        except http1.InvalidURL as exc:
+            outcome = Outcome(verdict="failed", reason=f"cannot be posted to ({exc})")
+        except http1.ClientError as exc:
+            outcome = Outcome(verdict="retry", reason=f"connection failed: {exc}")
+        else:
+            outcome = classify(response.status, response.retry_after, now=now)
         return self._outcome(where, outcome)
 
     def _outcome(self, where: str, outcome: Outcome) -> Outcome:
@@ -162,16 +146,6 @@ def _pause(header: str | None, now: float) -> float | None:
             return None
         seconds = when.timestamp() - now
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
-async def _drain(response: httpx.Response) -> None:
-    """Read what is left of a (usually empty) body, up to the cap, so httpcore keeps the
-    connection; a bigger body closes it when the stream ends."""
-    read = 0
-    async for chunk in response.aiter_raw():
-        read += len(chunk)
-        if read > _DRAIN_LIMIT:
-            return
 
 
 def _where(subscriber: Subscriber) -> str:

@@ -1,0 +1,390 @@
+"""A lean HTTP/1.1 client for webhook POSTs: kept-alive connections per origin, llhttp's
+parser through httptools, one deadline per exchange, and no redirects, proxies or cookies.
+
+A general client spends most of a webhook's CPU on machinery a notifier never uses (see
+docs/decisions.md); this one writes the request in one buffer and reads only the status,
+`Retry-After` and the end of the response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import ssl
+import time
+import urllib.parse
+from collections.abc import Mapping
+from typing import cast
+
+import httptools
+import msgspec
+
+# An idle connection older than this is closed rather than reused: servers commonly drop
+# kept-alive connections after about five seconds (uvicorn's default is 5 s).
+KEEPALIVE_EXPIRY = 4.0
+# How much of a response body is read so that the connection can be kept; past this it is
+# closed instead of reading on (the body is never looked at).
+DRAIN_LIMIT = 64 * 1024
+_MAX_HEAD = 64 * 1024
+_PARSED_URLS = 1024
+_FORBIDDEN_IN_HEADERS = str.maketrans("", "", "\r\n\0")
+
+
+class ClientError(Exception):
+    """A webhook exchange that did not produce a response."""
+
+
+class InvalidURL(ClientError):
+    """The URL cannot be posted to by this client: a permanent failure."""
+
+
+class ConnectFailed(ClientError):
+    """No connection could be made or kept: worth a retry."""
+
+
+class Timeout(ClientError):
+    """The exchange did not finish within the deadline: worth a retry."""
+
+
+class BadResponse(ClientError):
+    """The peer's bytes are not an HTTP/1.1 response: worth a retry."""
+
+
+class Response(msgspec.Struct, frozen=True):
+    """What a notifier needs of an answer: its status and any `Retry-After`."""
+
+    status: int
+    retry_after: str | None = None
+
+
+class _Target(msgspec.Struct, frozen=True):
+    """A URL taken apart once: where to connect and what the request line and headers say."""
+
+    tls: bool
+    host: str
+    port: int
+    target: str
+    host_header: str
+    authorization: str | None
+
+
+class Client:
+    """Posts over kept-alive HTTP/1.1 connections, pooled by origin and TLS server name."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+        max_idle_per_origin: int = 100,
+        user_agent: str = "herald-notifier",
+    ) -> None:
+        self.timeout = timeout
+        self._ssl = ssl_context
+        self._max_idle = max_idle_per_origin
+        self._user_agent = user_agent
+        self._idle: dict[tuple[str, int, bool, str | None], collections.deque[_Connection]] = {}
+        self._targets: collections.OrderedDict[str, _Target] = collections.OrderedDict()
+        self._closed = False
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        host_header: str | None = None,
+        server_name: str | None = None,
+    ) -> Response:
+        """POST `body` to `url` within the deadline. `host_header` and `server_name` name
+        the subscriber's host when `url` holds the address it was pinned to."""
+        target = self._target(url)
+        head = self._head(target, headers, len(body), host_header)
+        key = (target.host, target.port, target.tls, server_name)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._exchange(key, target, server_name, head + body)
+        except TimeoutError:
+            raise Timeout(f"no answer within {self.timeout:g} s") from None
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for pool in self._idle.values():
+            for connection in pool:
+                connection.close()
+        self._idle.clear()
+
+    async def _exchange(
+        self,
+        key: tuple[str, int, bool, str | None],
+        target: _Target,
+        server_name: str | None,
+        request: bytes,
+    ) -> Response:
+        connection = self._checkout(key)
+        if connection is not None:
+            try:
+                return await self._send(key, connection, request)
+            except _Stale:
+                # The server closed a kept connection before answering anything: the
+                # request is sent once more on a new one (deliveries are at least once).
+                pass
+        connection = await self._connect(target, server_name)
+        try:
+            return await self._send(key, connection, request)
+        except _Stale:
+            raise ConnectFailed("the connection closed before any answer") from None
+
+    async def _send(
+        self, key: tuple[str, int, bool, str | None], connection: _Connection, request: bytes
+    ) -> Response:
+        try:
+            response = await connection.request(request)
+        except BaseException:
+            connection.close()
+            raise
+        if connection.reusable and not self._closed:
+            self._checkin(key, connection)
+        else:
+            connection.close()
+        return response
+
+    def _checkout(self, key: tuple[str, int, bool, str | None]) -> _Connection | None:
+        pool = self._idle.get(key)
+        now = time.monotonic()
+        while pool:
+            connection = pool.pop()
+            if connection.reusable and now - connection.idle_since < KEEPALIVE_EXPIRY:
+                return connection
+            connection.close()
+        return None
+
+    def _checkin(self, key: tuple[str, int, bool, str | None], connection: _Connection) -> None:
+        pool = self._idle.setdefault(key, collections.deque())
+        if len(pool) >= self._max_idle:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        pool.append(connection)
+
+    async def _connect(self, target: _Target, server_name: str | None) -> _Connection:
+        loop = asyncio.get_running_loop()
+        context: ssl.SSLContext | None = None
+        if target.tls:
+            context = self._ssl or _default_context()
+        try:
+            _, connection = await loop.create_connection(
+                _Connection,
+                target.host,
+                target.port,
+                ssl=context,
+                server_hostname=(server_name or target.host) if context is not None else None,
+            )
+        except ssl.SSLError as exc:
+            raise ConnectFailed(f"TLS failed ({exc.reason or type(exc).__name__})") from None
+        except OSError as exc:
+            raise ConnectFailed(f"cannot connect ({type(exc).__name__})") from None
+        return connection
+
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = _parse(url)
+            self._targets[url] = target
+            if len(self._targets) > _PARSED_URLS:
+                self._targets.popitem(last=False)
+        return target
+
+    def _head(
+        self,
+        target: _Target,
+        headers: Mapping[str, str],
+        length: int,
+        host_header: str | None,
+    ) -> bytes:
+        lines = [
+            f"POST {target.target} HTTP/1.1",
+            f"Host: {host_header or target.host_header}",
+            f"User-Agent: {self._user_agent}",
+            f"Content-Length: {length}",
+        ]
+        if target.authorization is not None and not _has(headers, "authorization"):
+            lines.append(f"Authorization: {target.authorization}")
+        for name, value in headers.items():
+            lowered = name.lower()
+            if lowered in ("host", "content-length", "transfer-encoding", "connection"):
+                continue
+            if not _token(name) or value.translate(_FORBIDDEN_IN_HEADERS) != value:
+                raise InvalidURL(f"header {name!r} cannot be sent")
+            lines.append(f"{name}: {value}")
+        lines.append("\r\n")
+        try:
+            return "\r\n".join(lines).encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidURL("a header holds characters HTTP/1.1 cannot carry") from None
+
+
+class _Stale(Exception):
+    """The connection ended before a byte of the answer arrived."""
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: one request at a time, its answer parsed as it arrives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.reusable = False
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._answer: asyncio.Future[Response] | None = None
+        self._received = 0
+        self._body = 0
+        self._status = 0
+        self._retry_after: str | None = None
+        self._header_name = b""
+        self._headers_done = False
+        self._lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio's, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+        self.reusable = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self.reusable = False
+        answer = self._answer
+        if answer is None or answer.done():
+            return
+        if self._headers_done:
+            # The status was read; a body cut short changes nothing a notifier decides.
+            answer.set_result(Response(self._status, self._retry_after))
+        elif self._received == 0:
+            answer.set_exception(_Stale())
+        else:
+            answer.set_exception(BadResponse("the connection closed mid-answer"))
+
+    async def request(self, data: bytes) -> Response:
+        if self._lost or self.transport is None or self.transport.is_closing():
+            raise _Stale()
+        self.reusable = False
+        self._answer = asyncio.get_running_loop().create_future()
+        self._received = 0
+        self._body = 0
+        self._status = 0
+        self._retry_after = None
+        self._headers_done = False
+        self.transport.write(data)
+        return await self._answer
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        answer = self._answer
+        if answer is None or answer.done():
+            # Bytes nobody asked for: the connection's framing can no longer be trusted.
+            self.close()
+            return
+        self._received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            answer.set_exception(BadResponse("the server switched protocols"))
+            self.close()
+            return
+        except httptools.HttpParserError as exc:
+            if not answer.done():
+                answer.set_exception(BadResponse(f"not an HTTP/1.1 response ({exc})"))
+            self.close()
+            return
+        if not self._headers_done and self._received > _MAX_HEAD and not answer.done():
+            answer.set_exception(BadResponse("the response head is too large"))
+            self.close()
+
+    # httptools' callbacks.
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # A header may arrive in pieces across reads; only the name tells them apart.
+        if name:
+            self._header_name = name
+        if self._header_name.lower() == b"retry-after":
+            piece = value.decode("latin-1")
+            self._retry_after = piece if name else (self._retry_after or "") + piece
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self._headers_done = self._status >= 200
+
+    def on_body(self, body: bytes) -> None:
+        self._body += len(body)
+        if self._body > DRAIN_LIMIT:
+            self._finish(keep=False)
+
+    def on_message_complete(self) -> None:
+        if self._status < 200:
+            # An interim answer (100 Continue and the like): the real one follows.
+            self._received = 0
+            self._retry_after = None
+            return
+        self._finish(keep=self._parser.should_keep_alive())
+
+    def _finish(self, *, keep: bool) -> None:
+        answer = self._answer
+        if answer is None or answer.done():
+            return
+        answer.set_result(Response(self._status, self._retry_after))
+        if keep:
+            self.reusable = True
+        else:
+            self.close()
+
+
+def _parse(url: str) -> _Target:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidURL("only http and https URLs with a host can be posted to")
+    tls = parts.scheme == "https"
+    default_port = 443 if tls else 80
+    port = port or default_port
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default_port else f"{shown}:{port}"
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in target):
+        target = urllib.parse.quote(target, safe="/?=&%:@!$'()*+,;~-._[]")
+    authorization = None
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        pair = f"{user}:{urllib.parse.unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    return _Target(tls, host, port, target, host_header, authorization)
+
+
+def _token(name: str) -> bool:
+    return bool(name) and all(c in _TCHARS for c in name)
+
+
+def _has(headers: Mapping[str, str], lowered: str) -> bool:
+    return any(name.lower() == lowered for name in headers)
+
+
+_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DEFAULT_CONTEXT: ssl.SSLContext | None = None
+
+
+def _default_context() -> ssl.SSLContext:
+    """The system's trust store, built once: making a context reads every certificate."""
+    global _DEFAULT_CONTEXT
+    if _DEFAULT_CONTEXT is None:
+        _DEFAULT_CONTEXT = ssl.create_default_context()
+    return _DEFAULT_CONTEXT
