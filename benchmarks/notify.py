@@ -402,7 +402,7 @@ def render(record: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"Load average at start {info['load_average']}, at end {record['load_end']} "
         f"on {info['cores']} cores; {args.rounds} rounds, median (min to max); Herald's "
-        f"notifications concurrency {args.concurrency}.",
+        f"notifications concurrency {args.concurrency or 'as the server defaults'}.",
         "",
     ]
     if "receiver_posts_per_s" in record:
@@ -502,7 +502,12 @@ def main(argv: list[str] | None = None) -> int:
     add("--probe-fanout", type=int, default=20)
     add("--store", default="sqlite", help="Herald's store: sqlite (a fresh file) or a URI")
     add("--durability", choices=("full", "normal"), default="full", help="Herald's SQLite")
-    add("--concurrency", type=int, default=10, help="Herald's [notifications] concurrency")
+    add(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="Herald's [notifications] concurrency (default: the server's own)",
+    )
     add("--zaqar-workers", type=int, default=2)
     add("--redis", default="redis://127.0.0.1:6379/0", help="the Redis Zaqar uses")
     add("--zaqar-redis-db", type=int, default=13)
@@ -521,7 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         "settings": vars(args),
     }
     receiver = receiver_server()
-    env = {"HERALD_NOTIFICATIONS_CONCURRENCY": str(args.concurrency)}
+    env = {}
+    if args.concurrency is not None:
+        env["HERALD_NOTIFICATIONS_CONCURRENCY"] = str(args.concurrency)
     if args.store == "sqlite":
         herald = herald_sqlite("herald-notify", workers=1, durability=args.durability, env=env)
         labels = {"herald": f"Herald, SQLite durability {args.durability} (1 process)"}
