@@ -30,14 +30,15 @@ from herald.service import Service
 from herald.service.filters import FilterPolicy, compile_policy
 from herald.service.policy import policy_of
 from herald.service.retry_policy import RetryPolicy, effective_retry_policy, parse_retry_policy
-from herald.service.subscribers import HostRule, check_subscriber
+from herald.service.subscribers import HostRule, Subscriber, check_subscriber
 from herald.storage.base import OUTBOX_WAKEUPS, Store
 from herald.storage.batching import Batcher
 
 log = logging.getLogger("herald.delivery")
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder(order="deterministic").encode
-# Distinct filter policies kept compiled; past this many the cache starts again.
+# Distinct filter policies kept compiled (and subscriber URLs kept judged); past this
+# many the cache starts again.
 _FILTER_CACHE = 1024
 # Seconds a stopping engine waits for the ends of its deliveries to be stored.
 _FINISH_ON_STOP = 5.0
@@ -66,10 +67,12 @@ class DeliveryEngine:
         # One read of a subscription serves every delivery of it leased in the same batch.
         self._subscriptions: dict[str, asyncio.Task[Subscription | None]] = {}
         self._held = 0
+        self._half_batch = max(1, settings.batch_size // 2)
         self._wake = asyncio.Event()
         self.counters = DeliveryCounters()
         self._events = service.events
         self._filters: dict[bytes, FilterPolicy] = {}
+        self._subscribers: dict[str, Subscriber] = {}
         # Deliveries whose outcome is known leave the outbox together, one commit for all
         # that finished while the previous commit was out. A send's window slot is free
         # once its outcome is known, not once that commit is: waiting for the commit
@@ -131,8 +134,16 @@ class DeliveryEngine:
         # Unfinished deliveries count against the batch, so that commits falling behind
         # slow the leasing instead of piling up deliveries that a crash would send again.
         room = self._room()
-        if room <= 0:
+        if room <= 0 or (room < self._half_batch and (self._held or self._finishes)):
+            # A lease is a commit: while deliveries are under way, lease again only when
+            # half a batch has room, not a few at a time (tiny leases competed for the
+            # writer with the posts and the finishes).
             return 0
+        if self._finishes:
+            # A delivery sent but not yet out of the outbox must not come back in this
+            # lease, should its own have lapsed meanwhile. The sends go on while this waits.
+            await asyncio.wait(set(self._finishes))
+            room = self._room()
         leased = await self._store.lease_deliveries(self._clock(), room, self._settings.lease)
         for subscription_id in {delivery.subscription_id for delivery in leased}:
             self._subscriptions.pop(subscription_id, None)
@@ -149,9 +160,7 @@ class DeliveryEngine:
         """Wait until every leased delivery has been worked and its end stored (for
         shutdown and tests)."""
         while self._workers or self._finishes:
-            await asyncio.gather(
-                *self._workers.values(), *self._finishes, return_exceptions=True
-            )
+            await asyncio.gather(*self._workers.values(), *self._finishes, return_exceptions=True)
 
     async def _work(self, subscription_id: str) -> None:
         chain = self._chains[subscription_id]
@@ -165,6 +174,7 @@ class DeliveryEngine:
                 while chain and len(flying) < window:
                     delivery = chain.popleft()
                     self._held -= 1
+                    self._wake_for_room()
                     if self._clock() >= delivery.due:
                         # Its lease lapsed while it waited: another process may hold it now.
                         continue
@@ -230,6 +240,8 @@ class DeliveryEngine:
             sub = await self._store.get_subscription(
                 delivery.project, delivery.source, delivery.subscription_id, now
             )
+        elif read.done():
+            sub = read.result()
         else:
             # Shielded: one delivery cancelled must not cancel the read the others share.
             sub = await asyncio.shield(read)
@@ -295,7 +307,7 @@ class DeliveryEngine:
         """The sink the subscriber names (`unknown` when the rules refuse it now), and
         how the attempt went."""
         try:
-            subscriber = check_subscriber(sub.subscriber, self._hosts)
+            subscriber = self._subscriber(sub.subscriber)
         except errors.InvalidRequest as exc:
             # The operator's rules changed since the subscription was made.
             return "unknown", Outcome(verdict="undeliverable", reason=exc.description)
@@ -325,6 +337,17 @@ class DeliveryEngine:
             else:
                 reason += f"; not dead-lettered: {posted.reason}"
         self._finish(delivery, f"given up ({reason})", level=logging.WARNING)
+
+    def _subscriber(self, url: str) -> Subscriber:
+        """The subscriber URL taken apart and judged by the operator's rules, which do not
+        change while the server runs: once per distinct URL, not per delivery."""
+        found = self._subscribers.get(url)
+        if found is None:
+            found = check_subscriber(url, self._hosts)
+            if len(self._subscribers) >= _FILTER_CACHE:
+                self._subscribers.clear()
+            self._subscribers[url] = found
+        return found
 
     def _filter(self, document: object) -> FilterPolicy:
         """The compiled policy, compiled once per distinct policy while it is in use."""
@@ -367,9 +390,11 @@ class DeliveryEngine:
                 "lapses: %s",
                 exc,
             )
-        # Room for more leases, if the finishes were what kept it; half a batch at least,
-        # so that leases stay batches.
-        if self._room() >= max(1, self._settings.batch_size // 2):
+        self._wake_for_room()
+
+    def _wake_for_room(self) -> None:
+        """Lease more once half a batch has room, before the held deliveries run out."""
+        if self._room() >= self._half_batch:
             self.wake()
 
     def _room(self) -> int:

@@ -16,7 +16,7 @@ from herald.delivery.webhook import WebhookSender
 from herald.identity import Caller
 from herald.model import Subscription
 from herald.service import Service
-from herald.service.subscribers import Subscriber, webhook_options
+from herald.service.subscribers import Subscriber, WebhookOptions, webhook_options
 from herald.service.topics import owner_project
 
 log = logging.getLogger("herald.delivery")
@@ -37,6 +37,9 @@ class WebhookDelivery:
 
     def __init__(self, webhook: WebhookSender) -> None:
         self._webhook = webhook
+        # The options of the subscription read last, parsed: the engine reads a
+        # subscription once for a batch of its deliveries, so they come in runs.
+        self._last: tuple[dict[str, object], WebhookOptions] | None = None
 
     async def send(
         self,
@@ -46,7 +49,12 @@ class WebhookDelivery:
         now: float,
         auth_token: str | None = None,
     ) -> Outcome:
-        options = webhook_options(sub.options)
+        last = self._last
+        if last is not None and last[0] is sub.options:
+            options = last[1]
+        else:
+            options = webhook_options(sub.options)
+            self._last = (sub.options, options)
         request = notification_request(message, sub.source, options)
         return await self._webhook.send(
             subscriber,
