@@ -6,34 +6,47 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import pytest
 
 from herald.delivery import http1
 
-Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+Then = Literal["next", "hold", "close"]
 
 
 class Server:
     """A TCP server on a free port; `connections` counts accepted connections, `heads` holds
-    each request head read (by `read_request`)."""
+    each request head read."""
 
     def __init__(self) -> None:
         self.connections = 0
         self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
         self.port = 0
 
 
 @asynccontextmanager
-async def serving(answer: Answer) -> AsyncIterator[Server]:
+async def replying(*chunks: bytes, then: Then = "hold") -> AsyncIterator[Server]:
+    """A server that reads each request and writes `chunks` (each sent on its own), then
+    reads the `next` request, `hold`s the connection until the client closes it, or
+    `close`s it."""
     state = Server()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         state.connections += 1
         try:
-            await answer(reader, writer, state.connections)
+            while True:
+                await read_request(reader, state)
+                for chunk in chunks:
+                    writer.write(chunk)
+                    await writer.drain()
+                if then != "next":
+                    break
+            if then == "hold":
+                await reader.read()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -48,7 +61,7 @@ async def serving(answer: Answer) -> AsyncIterator[Server]:
         await server.wait_closed()
 
 
-async def read_request(reader: asyncio.StreamReader, server: Server) -> bytes:
+async def read_request(reader: asyncio.StreamReader, server: Server) -> None:
     head = await reader.readuntil(b"\r\n\r\n")
     server.heads.append(head)
     length = next(
@@ -56,114 +69,76 @@ async def read_request(reader: asyncio.StreamReader, server: Server) -> bytes:
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
     )
-    return await reader.readexactly(length)
+    server.bodies.append(await reader.readexactly(length))
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 
-def client(timeout: float = 2.0) -> http1.Client:
-    return http1.Client(timeout=timeout)
-
-
-async def post(c: http1.Client, server: Server, path: str = "/hook") -> http1.Response:
-    return await c.post(f"http://127.0.0.1:{server.port}{path}", b'{"a": 1}', {})
+async def post_each(
+    server: Server, count: int = 1, timeout: float = 2.0, pause: float = 0.0
+) -> list[http1.Response]:
+    """`count` POSTs to the server, one after another on one client, `pause` seconds apart."""
+    client = http1.Client(timeout=timeout)
+    try:
+        url = f"http://127.0.0.1:{server.port}/hook"
+        answers = []
+        for _ in range(count):
+            answers.append(await client.post(url, b'{"a": 1}', {}))
+            await asyncio.sleep(pause)
+        return answers
+    finally:
+        await client.aclose()
 
 
 async def test_kept_alive_answers_reuse_one_connection() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        while True:
-            await read_request(r, state)
-            w.write(OK)
-
-    async with serving(answer) as state:
-        c = client()
-        for _ in range(3):
-            assert await post(c, state) == http1.Response(200)
-        await c.aclose()
-    assert state.connections == 1
+    async with replying(OK, then="next") as server:
+        assert await post_each(server, 3) == [http1.Response(200)] * 3
+    assert server.connections == 1
 
 
 async def test_a_chunked_body_is_drained_and_the_connection_kept() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        while True:
-            await read_request(r, state)
-            w.write(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n")
-            await w.drain()
-            w.write(b"3\r\nabc\r\n0\r\n\r\n")
-
-    async with serving(answer) as state:
-        c = client()
-        assert await post(c, state) == http1.Response(201)
-        assert await post(c, state) == http1.Response(201)
-        await c.aclose()
-    assert state.connections == 1
+    head = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+    async with replying(head, b"3\r\nabc\r\n0\r\n\r\n", then="next") as server:
+        assert await post_each(server, 2) == [http1.Response(201)] * 2
+    assert server.connections == 1
 
 
 async def test_connection_close_from_the_server_opens_a_new_one() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-
-    async with serving(answer) as state:
-        c = client()
-        assert await post(c, state) == http1.Response(200)
-        assert await post(c, state) == http1.Response(200)
-        await c.aclose()
-    assert state.connections == 2
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    async with replying(closing, then="next") as server:
+        assert await post_each(server, 2) == [http1.Response(200)] * 2
+    assert server.connections == 2
 
 
-async def test_a_kept_connection_the_server_dropped_is_replaced_without_a_failure() -> None:
-    # The server answers as if it kept the connection, then closes it while idle: the
-    # next request finds it dead before any answer and goes out on a new one.
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        w.write(OK)
-        await w.drain()
-
-    async with serving(answer) as state:
-        c = client()
-        assert await post(c, state) == http1.Response(200)
-        await asyncio.sleep(0.05)
-        assert await post(c, state) == http1.Response(200)
-        await c.aclose()
-    assert state.connections == 2
+@pytest.mark.parametrize("pause", [0.0, 0.05])
+async def test_a_kept_connection_the_server_dropped_is_replaced_without_a_failure(
+    pause: float,
+) -> None:
+    # The server answers as if it kept the connection, then closes it: the next request
+    # finds it dead (seen before sending after a pause, or by the missing answer right
+    # away) and goes out on a new one.
+    async with replying(OK, then="close") as server:
+        assert await post_each(server, 2, pause=pause) == [http1.Response(200)] * 2
+    assert server.connections == 2
 
 
 async def test_a_connection_closed_before_any_answer_is_a_connect_failure() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-
-    async with serving(answer) as state:
-        c = client()
+    async with replying(then="close") as server:
         with pytest.raises(http1.ConnectFailed):
-            await post(c, state)
-        await c.aclose()
+            await post_each(server)
 
 
 async def test_an_interim_answer_is_skipped_for_the_final_one() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        w.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nRetry-After: 12\r\n")
-        w.write(b"Content-Length: 0\r\n\r\n")
-        await w.drain()
-        await r.read()
-
-    async with serving(answer) as state:
-        c = client()
-        assert await post(c, state) == http1.Response(503, "12")
-        await c.aclose()
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nRetry-After: 12\r\n"
+    async with replying(interim, b"Content-Length: 0\r\n\r\n") as server:
+        assert await post_each(server) == [http1.Response(503, "12")]
 
 
 async def test_a_status_read_before_the_body_is_cut_still_counts() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nab")
-
-    async with serving(answer) as state:
-        c = client()
-        assert await post(c, state) == http1.Response(200)
-        await c.aclose()
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nab"
+    async with replying(cut, then="close") as server:
+        assert await post_each(server) == [http1.Response(200)]
 
 
 @pytest.mark.parametrize(
@@ -175,69 +150,42 @@ async def test_a_status_read_before_the_body_is_cut_still_counts() -> None:
     ],
 )
 async def test_bytes_that_are_not_a_response_are_a_bad_response(garbage: bytes) -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        w.write(garbage)
-        await w.drain()
-        await r.read()
-
-    async with serving(answer) as state:
-        c = client()
+    async with replying(garbage) as server:
         with pytest.raises(http1.BadResponse):
-            await post(c, state)
-        await c.aclose()
+            await post_each(server)
 
 
 async def test_no_answer_within_the_deadline_is_a_timeout() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        await r.read()
-
-    async with serving(answer) as state:
-        c = client(timeout=0.2)
+    async with replying() as server:
         with pytest.raises(http1.Timeout):
-            await post(c, state)
-        await c.aclose()
+            await post_each(server, timeout=0.2)
 
 
 async def test_the_request_carries_host_length_agent_userinfo_and_headers() -> None:
-    bodies: list[bytes] = []
-
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        bodies.append(await read_request(r, state))
-        w.write(OK)
-        await w.drain()
-        await r.read()
-
-    async with serving(answer) as state:
-        c = client()
-        url = f"http://us%40er:p%3Ass@127.0.0.1:{state.port}/a%20b?x=1&y=%2F"
-        await c.post(url, b"12345", {"X-Custom": "v", "Content-Type": "application/json"})
-        await c.aclose()
-    (head,) = state.heads
+    async with replying(OK) as server:
+        client = http1.Client(timeout=2.0)
+        url = f"http://us%40er:p%3Ass@127.0.0.1:{server.port}/a%20b?x=1&y=%2F"
+        await client.post(url, b"12345", {"X-Custom": "v", "Content-Type": "application/json"})
+        await client.aclose()
+    (head,) = server.heads
     lines = head.decode().split("\r\n")
     assert lines[0] == "POST /a%20b?x=1&y=%2F HTTP/1.1"
-    assert f"Host: 127.0.0.1:{state.port}" in lines
+    assert f"Host: 127.0.0.1:{server.port}" in lines
     assert "Content-Length: 5" in lines
     assert "User-Agent: herald-notifier" in lines
     assert "X-Custom: v" in lines
     assert "Content-Type: application/json" in lines
     assert f"Authorization: Basic {base64.b64encode(b'us@er:p:ss').decode()}" in lines
-    assert bodies == [b"12345"]
+    assert server.bodies == [b"12345"]
 
 
 async def test_a_pinned_host_header_names_the_subscribers_host() -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await read_request(r, state)
-        w.write(OK)
-        await w.drain()
-        await r.read()
-
-    async with serving(answer) as state:
-        c = client()
-        await c.post(f"http://127.0.0.1:{state.port}/", b"", {}, host_header="hooks.example")
-        await c.aclose()
-    assert b"\r\nHost: hooks.example\r\n" in state.heads[0]
+    async with replying(OK) as server:
+        client = http1.Client(timeout=2.0)
+        url = f"http://127.0.0.1:{server.port}/"
+        await client.post(url, b"", {}, host_header="hooks.example")
+        await client.aclose()
+    assert b"\r\nHost: hooks.example\r\n" in server.heads[0]
 
 
 @pytest.mark.parametrize(
@@ -252,20 +200,17 @@ async def test_a_pinned_host_header_names_the_subscribers_host() -> None:
 async def test_a_header_that_would_break_the_request_is_refused_unsent(
     headers: dict[str, str],
 ) -> None:
-    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        await r.read()
-
-    async with serving(answer) as state:
-        c = client()
+    async with replying(OK) as server:
+        client = http1.Client(timeout=2.0)
         with pytest.raises(http1.InvalidURL):
-            await c.post(f"http://127.0.0.1:{state.port}/", b"", headers)
-        await c.aclose()
-    assert state.connections == 0
+            await client.post(f"http://127.0.0.1:{server.port}/", b"", headers)
+        await client.aclose()
+    assert server.connections == 0
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "http:///nohost", "http://127.0.0.1:99999/"])
 async def test_a_url_this_client_cannot_post_to_is_invalid(url: str) -> None:
-    c = client()
+    client = http1.Client(timeout=2.0)
     with pytest.raises(http1.InvalidURL):
-        await c.post(url, b"", {})
-    await c.aclose()
+        await client.post(url, b"", {})
+    await client.aclose()
