@@ -173,10 +173,14 @@ class SQLiteStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
+        # Told before the post is queued as well as after it commits: a waiting claimer
+        # woken now queues its claim behind the post in the same turn of the loop, so the
+        # one writer runs both in one transaction, and the claim sees the post's rows.
+        self._watches.signal(project, queue)
         ids, owes = await self._writer.run(
             lambda c: messages.post(c, project, queue, prepare, client_id, now)
         )
-        self._watches.signal(project, queue)
+        self._watches.signal(project, queue, int(ids[-1]) if ids else 0)
         if owes:
             self._watches.signal(*wakeups.OUTBOX)
         return ids
