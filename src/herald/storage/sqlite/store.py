@@ -64,8 +64,11 @@ class SQLiteStore(Store):
             name="herald-sqlite-writer",
             writer=True,
             lock_path=f"{path}-writer-lock",
+            here=True,
         )
-        self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
+        self._reader = SQLiteWorker(
+            self._connect, name="herald-sqlite-reader", writer=False, here=True
+        )
         self._watches = wakeups.Watches(path, self._connect)
 
     @classmethod
@@ -85,7 +88,7 @@ class SQLiteStore(Store):
     # Connections
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         return conn
