@@ -111,8 +111,9 @@ class SQLiteWorker:
     def _ran_here(self, jobs: list[_Item]) -> bool:
         """Run the batch on the loop's thread if the worker's thread has nothing to do;
         whether it did. Two hand-overs between threads cost more than a short batch."""
-        conn = self._conn
         with self._state:
+            # Read under the lock: the thread clears it there before closing it.
+            conn = self._conn
             if self._handed or conn is None:
                 return False
             self._handed = 1
