@@ -64,8 +64,11 @@ class SQLiteStore(Store):
             name="herald-sqlite-writer",
             writer=True,
             lock_path=f"{path}-writer-lock",
+            here=True,
         )
-        self._reader = SQLiteWorker(self._connect, name="herald-sqlite-reader", writer=False)
+        self._reader = SQLiteWorker(
+            self._connect, name="herald-sqlite-reader", writer=False, here=True
+        )
         self._watches = wakeups.Watches(path, self._connect)
 
     @classmethod
@@ -85,7 +88,7 @@ class SQLiteStore(Store):
     # Connections
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         return conn
@@ -173,10 +176,14 @@ class SQLiteStore(Store):
         client_id: str,
         now: float,
     ) -> list[str]:
+        # Told before the post is queued as well as after it commits: a waiting claimer
+        # woken now queues its claim behind the post in the same turn of the loop, so the
+        # one writer runs both in one transaction, and the claim sees the post's rows.
+        self._watches.signal(project, queue)
         ids, owes = await self._writer.run(
             lambda c: messages.post(c, project, queue, prepare, client_id, now)
         )
-        self._watches.signal(project, queue)
+        self._watches.signal(project, queue, int(ids[-1]) if ids else 0)
         if owes:
             self._watches.signal(*wakeups.OUTBOX)
         return ids

@@ -51,13 +51,13 @@ RELEASE_MEMORY = 60.0
 OUTBOX: Key = ("", "")
 
 _CHANGED = """
-    SELECT q.project, q.name FROM messages m JOIN queues q ON q.id = m.queue_id
-    WHERE m.id > ?
-    UNION
-    SELECT q.project, q.name FROM releases r JOIN queues q ON q.id = r.queue_id
+    SELECT q.project, q.name, max(m.id) FROM messages m JOIN queues q ON q.id = m.queue_id
+    WHERE m.id > ? GROUP BY m.queue_id
+    UNION ALL
+    SELECT DISTINCT q.project, q.name, NULL FROM releases r JOIN queues q ON q.id = r.queue_id
     WHERE r.id > ?
-    UNION
-    SELECT '', '' WHERE EXISTS (SELECT 1 FROM deliveries WHERE id > ?)
+    UNION ALL
+    SELECT '', '', NULL WHERE EXISTS (SELECT 1 FROM deliveries WHERE id > ?)
 """
 _LAST_IDS = """
     SELECT (SELECT coalesce(max(id), 0) FROM messages),
@@ -95,8 +95,9 @@ class _Commits:
         self._version = conn.execute("PRAGMA data_version").fetchone()[0]
         self._posts, self._releases, self._owed = conn.execute(_LAST_IDS).fetchone()
 
-    def changed_queues(self) -> list[Key] | None:
-        """The queues with new messages or releases; None when nothing was committed."""
+    def changed_queues(self) -> list[tuple[str, str, int | None]] | None:
+        """The queues with new messages (and the last one's id) or releases (None);
+        None when nothing was committed."""
         # The loop's own thread runs these reads: each is microseconds long, and WAL
         # readers never wait for the writer.
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -110,7 +111,7 @@ class _Commits:
             self._posts, self._releases, self._owed = self.conn.execute(_LAST_IDS).fetchone()
         finally:
             self.conn.execute("COMMIT")
-        return [(project, queue) for project, queue in changed]
+        return [(project, queue, last) for project, queue, last in changed]
 
 
 class Watches:
@@ -120,12 +121,18 @@ class Watches:
         self._wal = f"{path}-wal"
         self._connect = connect
         self._wakes: dict[Key, Wake] = {}
+        # The last message id this process posted to each watched queue and told of.
+        self._told: dict[Key, int] = {}
         self._hearing: asyncio.Task[None] | None = None
 
-    def signal(self, project: str, queue: str) -> None:
-        """A change committed: wake the queue's watcher, if any."""
-        wake = self._wakes.get((project, queue))
+    def signal(self, project: str, queue: str, posted: int = 0) -> None:
+        """A change committed: wake the queue's watcher, if any. `posted` is the last
+        message id this process committed to the queue."""
+        key = (project, queue)
+        wake = self._wakes.get(key)
         if wake is not None:
+            if posted > self._told.get(key, 0):
+                self._told[key] = posted
             wake()
 
     def add(self, project: str, queue: str, wake: Wake) -> None:
@@ -142,9 +149,11 @@ class Watches:
 
     def remove(self, project: str, queue: str) -> None:
         self._wakes.pop((project, queue), None)
+        self._told.pop((project, queue), None)
 
     async def close(self) -> None:
         self._wakes.clear()
+        self._told.clear()
         if self._hearing is not None:
             self._hearing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,9 +202,20 @@ class Watches:
             finally:
                 loop.remove_reader(inotify.fileno())
 
-    def _wake_all(self, changed: list[Key] | None) -> None:
-        for project, queue in changed or ():
-            self.signal(project, queue)
+    def _wake_all(self, changed: list[tuple[str, str, int | None]] | None) -> None:
+        woken: set[Key] = set()
+        for project, queue, last in changed or ():
+            key = (project, queue)
+            # Ids are handed out under the write lock, so a message another process
+            # committed before this one's last post to the queue was committed before
+            # that post's wake-up too, whose waiters then saw it: this process's own
+            # commits, the most of what it hears, wake nobody twice.
+            if key in woken or (last is not None and last <= self._told.get(key, 0)):
+                continue
+            woken.add(key)
+            wake = self._wakes.get(key)
+            if wake is not None:
+                wake()
 
 
 def _drain(inotify: Any, written: asyncio.Event) -> None:

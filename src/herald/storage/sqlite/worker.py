@@ -14,6 +14,12 @@ left some requests waiting for seconds. The wait has no deadline: polling to
 have one cost a third of the throughput and made p99 six times worse, and a
 process that dies (or that uvicorn's supervisor kills when it stops answering)
 releases the lock.
+
+A small batch queued while the thread has nothing to do runs on the event loop's
+own thread instead, where it would otherwise wait for two hand-overs between
+threads (each a wake-up the OS may schedule late on a busy host) for a
+transaction that takes tens of microseconds; bigger batches, and any batch while
+the thread is busy or another process holds the write lock, go to the thread.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ Job = Callable[[sqlite3.Connection], Any]
 _Item = tuple[Job, "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
+# The most jobs a batch run on the loop's thread may have: a bigger batch means a busy
+# store, where the SQL of one batch is better run beside the loop's work on the next.
+HERE_MOST = 4
+
 
 class SQLiteWorker:
     """Runs jobs on its own connection, one transaction per batch."""
@@ -47,11 +57,19 @@ class SQLiteWorker:
         writer: bool,
         lock_path: str | None = None,
         max_batch: int = 256,
+        here: bool = False,
     ) -> None:
         self._connect = connect
         self._writer = writer
         self._lock_path = lock_path
         self._max_batch = max_batch
+        self._here = here
+        self._conn: sqlite3.Connection | None = None
+        self._lock = -1
+        # Batches handed to the thread and not yet run; the connection is the loop's
+        # to use only while none is.
+        self._handed = 0
+        self._state = threading.Lock()
         self._jobs: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
         self._outbox: list[_Item] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -84,7 +102,38 @@ class SQLiteWorker:
 
     def _flush(self) -> None:
         jobs, self._outbox = self._outbox, []
+        if self._here and len(jobs) <= HERE_MOST and self._ran_here(jobs):
+            return
+        with self._state:
+            self._handed += 1
         self._jobs.put(jobs)
+
+    def _ran_here(self, jobs: list[_Item]) -> bool:
+        """Run the batch on the loop's thread if the worker's thread has nothing to do;
+        whether it did. Two hand-overs between threads cost more than a short batch."""
+        with self._state:
+            # Read under the lock: the thread clears it there before closing it.
+            conn = self._conn
+            if self._handed or conn is None:
+                return False
+            self._handed = 1
+        try:
+            if self._lock >= 0:
+                try:
+                    fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    # Another process is writing: wait for it in the thread, not here.
+                    return False
+            try:
+                outcomes = self._run_batch(conn, jobs)
+            finally:
+                if self._lock >= 0:
+                    fcntl.flock(self._lock, fcntl.LOCK_UN)
+        finally:
+            with self._state:
+                self._handed -= 1
+        _settle(outcomes)
+        return True
 
     def _run(self) -> None:
         lock = -1
@@ -98,6 +147,7 @@ class SQLiteWorker:
             self._startup_error = exc
             self._ready.set()
             return
+        self._conn, self._lock = conn, lock
         self._ready.set()
         try:
             while True:
@@ -105,6 +155,7 @@ class SQLiteWorker:
                 if first is None:
                     return
                 batch = first
+                taken = 1
                 stopping = False
                 while len(batch) < self._max_batch:
                     try:
@@ -115,6 +166,7 @@ class SQLiteWorker:
                         stopping = True
                         break
                     batch += more
+                    taken += 1
                 if lock >= 0:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
@@ -122,10 +174,14 @@ class SQLiteWorker:
                 finally:
                     if lock >= 0:
                         fcntl.flock(lock, fcntl.LOCK_UN)
+                    with self._state:
+                        self._handed -= taken
                 _deliver(outcomes)
                 if stopping:
                     return
         finally:
+            with self._state:
+                self._conn = None
             conn.close()
             if lock >= 0:
                 os.close(lock)
