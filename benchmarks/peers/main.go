@@ -484,6 +484,15 @@ func consumeWS() map[string]any {
 
 // JetStream: a file-backed stream per queue, prefilled with acknowledged publishes;
 // each queue's consumers share one durable pull consumer, fetch 10 and ack each.
+// prefilled returns once every publish so far is acknowledged.
+func prefilled(js nats.JetStreamContext) {
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		fail(fmt.Errorf("prefill not acknowledged within a minute"))
+	}
+}
+
 func consumeJetStream() map[string]any {
 	nc, err := nats.Connect(*target)
 	check(err)
@@ -497,13 +506,14 @@ func consumeJetStream() map[string]any {
 		for sent := 0; sent < *count / *queues; sent++ {
 			_, err := js.PublishAsync(queueName(i), payload())
 			check(err)
+			// In steps of 500, as the RabbitMQ prefill: past 1000 unacknowledged
+			// publishes the client gives up after a short stall, which a loaded host sees.
+			if sent%500 == 499 {
+				prefilled(js)
+			}
 		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		fail(fmt.Errorf("prefill not acknowledged within a minute"))
-	}
+	prefilled(js)
 	result := consumed(func(q string, stop <-chan struct{}, done *atomic.Int64, dry *atomic.Bool) {
 		sub, err := js.PullSubscribe(q, "peer-bench", nats.BindStream(q))
 		check(err)

@@ -71,16 +71,23 @@ def create(
     queue_id = int(row[0])
     request = plan(decode_metadata(row[1]))
     end_all_expired(conn, queue_id, now)
-    taken, spent = _pick(conn, queue_id, request, now)
-    if not taken and not spent:
-        return None
     expires = now + request.ttl
+    if request.max_claim_count is None:
+        # Nothing to set aside: the oldest claimable are taken by one statement.
+        claimed = _take(conn, claim_id, request, expires, _OLDEST, [queue_id, now, request.limit])
+        exhausted: list[tuple[Any, ...]] = []
+        if not claimed:
+            return None
+    else:
+        taken, spent = _pick(conn, queue_id, request, now)
+        if not taken and not spent:
+            return None
+        claimed = _take(conn, claim_id, request, expires, marks(taken), taken) if taken else []
+        exhausted = _set_aside(conn, claim_id, spent, expires) if spent else []
     conn.execute(
         "INSERT INTO claims (id, queue_id, ttl, updated, expires) VALUES (?, ?, ?, ?, ?)",
         (claim_id, queue_id, request.ttl, now, expires),
     )
-    claimed = _take(conn, claim_id, taken, request, expires) if taken else []
-    exhausted = _set_aside(conn, claim_id, spent, expires) if spent else []
     return Claim(
         claim_id,
         request.ttl,
@@ -109,13 +116,22 @@ def _pick(
     return taken, spent
 
 
+# The ids `claimable` finds, as the `IN` list of `_take` (parameters 5 to 7).
+_OLDEST = (
+    "SELECT id FROM messages INDEXED BY messages_claimable WHERE queue_id = ?5 "
+    "AND claim_id IS NULL AND expires > ?6 AND available <= ?6 ORDER BY id LIMIT ?7"
+)
+
+
 def _take(
     conn: sqlite3.Connection,
     claim_id: str,
-    ids: list[int],
     request: ClaimRequest,
     expires: float,
+    among: str,
+    args: list[Any],
 ) -> list[tuple[Any, ...]]:
+    """Claim the messages `among` names (ids, or a query of them, over `args`)."""
     # The grace rule as in _apply_expiry, folded into the claiming update;
     # SET expressions all read the row's old values.
     rows = conn.execute(
@@ -123,8 +139,8 @@ def _take(
         "claim_expires = ?2, "
         "ttl = CASE WHEN expires < ?2 THEN ?3 ELSE ttl END, "
         "expires = CASE WHEN expires < ?2 THEN ?4 ELSE expires END "
-        f"WHERE id IN ({marks(ids)}) RETURNING {MESSAGE_COLUMNS}",
-        [claim_id, expires, request.ttl + request.grace, expires + request.grace, *ids],
+        f"WHERE id IN ({among}) RETURNING {MESSAGE_COLUMNS}",
+        [claim_id, expires, request.ttl + request.grace, expires + request.grace, *args],
     ).fetchall()
     rows.sort()
     return rows

@@ -154,6 +154,11 @@ class SQLiteWorker:
                 first = self._jobs.get()
                 if first is None:
                     return
+                # The batch is taken once the lock is held, not before: the jobs that
+                # came while another process wrote join it, where they would otherwise
+                # wait for that process's next turn too.
+                if lock >= 0:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
                 batch = first
                 taken = 1
                 stopping = False
@@ -167,8 +172,6 @@ class SQLiteWorker:
                         break
                     batch += more
                     taken += 1
-                if lock >= 0:
-                    fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
                     outcomes = self._run_batch(conn, batch)
                 finally:
