@@ -402,7 +402,8 @@ def render(record: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"Load average at start {info['load_average']}, at end {record['load_end']} "
         f"on {info['cores']} cores; {args.rounds} rounds, median (min to max); Herald's "
-        f"notifications concurrency {args.concurrency or 'as the server defaults'}.",
+        f"notifications concurrency {args.concurrency or 'as the server defaults'}, "
+        f"per-subscription window {args.window or 'as the server defaults'}.",
         "",
     ]
     if "receiver_posts_per_s" in record:
@@ -508,6 +509,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Herald's [notifications] concurrency (default: the server's own)",
     )
+    add(
+        "--window",
+        type=int,
+        default=None,
+        help="Herald's [notifications] per_subscription_window (default: the server's own)",
+    )
     add("--zaqar-workers", type=int, default=2)
     add("--redis", default="redis://127.0.0.1:6379/0", help="the Redis Zaqar uses")
     add("--zaqar-redis-db", type=int, default=13)
@@ -529,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {}
     if args.concurrency is not None:
         env["HERALD_NOTIFICATIONS_CONCURRENCY"] = str(args.concurrency)
+    if args.window is not None:
+        env["HERALD_NOTIFICATIONS_PER_SUBSCRIPTION_WINDOW"] = str(args.window)
     if args.store == "sqlite":
         herald = herald_sqlite("herald-notify", workers=1, durability=args.durability, env=env)
         labels = {"herald": f"Herald, SQLite durability {args.durability} (1 process)"}
