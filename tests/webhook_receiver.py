@@ -34,6 +34,7 @@ class Receiver:
         self._received: dict[str, list[Received]] = defaultdict(list)
         self._script: dict[str, deque[int]] = defaultdict(deque)
         self._hanging: dict[str, threading.Event] = {}
+        self._arrived: dict[str, int] = defaultdict(int)
         self._every: dict[str, tuple[int, int]] = {}
 
     def url(self, path: str) -> str:
@@ -54,6 +55,15 @@ class Receiver:
         event = threading.Event()
         self._hanging[path] = event
         return event
+
+    def wait_arrived(self, path: str, count: int, within: float = 60) -> None:
+        """Until `count` requests on `path` have arrived, answered or still held."""
+        deadline = time.monotonic() + within
+        with self._lock:
+            while self._arrived[path] < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"{path}: {self._arrived[path]} of {count} arrived"
+                self._lock.wait(left)
 
     def received(self, path: str) -> list[Received]:
         with self._lock:
@@ -90,6 +100,9 @@ def webhook_receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             raw = self.rfile.read(length)
+            with receiver._lock:
+                receiver._arrived[self.path] += 1
+                receiver._lock.notify_all()
             hanging = receiver._hanging.get(self.path)
             if hanging is not None:
                 hanging.wait(120)

@@ -180,6 +180,23 @@ def test_unreachable_endpoint_is_retried(
     assert len(listed_ids(api, "dlq")) == 1
 
 
+def test_a_lease_lapsing_mid_send_does_not_send_it_twice_from_one_process(
+    delivering: ServerFactory, receiver: Receiver, engine_clock: FakeClock
+) -> None:
+    api = client(delivering())
+    released = receiver.hang("/slow")
+    subscribe(api, "q", receiver.url("/slow"))
+    post(api, "q", {"body": "once"})
+    receiver.wait_arrived("/slow", 1)
+    # Its lease lapses while the receiver holds it; the next lease finds it due again.
+    engine_clock.advance(120)
+    barrier(api, receiver)
+    released.set()
+    receiver.wait_for("/slow", 1)
+    barrier(api, receiver)
+    assert len(receiver.received("/slow")) == 1
+
+
 def test_dead_endpoint_does_not_delay_a_live_one(
     delivering: ServerFactory, receiver: Receiver
 ) -> None:

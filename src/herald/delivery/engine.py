@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -80,6 +81,10 @@ class DeliveryEngine:
         # deliveries/s. A finish lost to a crash costs a second delivery, never a missing one.
         self._finishing: Batcher[None, str, None] = Batcher(self._finish_all, exclusive=True)
         self._finishes: set[asyncio.Future[None]] = set()
+        # Deliveries this process leased and has not let go of; a later lease that meets
+        # one again (its first lease lapsed while it was sent or finished) leaves it be.
+        self._mine: set[str] = set()
+        self._finishing_ids: set[str] = set()
 
     # Running
 
@@ -145,6 +150,8 @@ class DeliveryEngine:
             await asyncio.wait(set(self._finishes))
             room = self._room()
         leased = await self._store.lease_deliveries(self._clock(), room, self._settings.lease)
+        leased = [delivery for delivery in leased if delivery.id not in self._mine]
+        self._mine.update(delivery.id for delivery in leased)
         for subscription_id in {delivery.subscription_id for delivery in leased}:
             self._subscriptions.pop(subscription_id, None)
         for delivery in leased:
@@ -177,6 +184,7 @@ class DeliveryEngine:
                     self._wake_for_room()
                     if self._clock() >= delivery.due:
                         # Its lease lapsed while it waited: another process may hold it now.
+                        self._mine.discard(delivery.id)
                         continue
                     flying.add(asyncio.create_task(self._attempt(delivery)))
                 if not flying:
@@ -195,6 +203,7 @@ class DeliveryEngine:
                     await task
             del self._workers[subscription_id]
             self._held -= len(chain)
+            self._mine.difference_update(delivery.id for delivery in chain)
             del self._chains[subscription_id]
             self._subscriptions.pop(subscription_id, None)
             self.wake()
@@ -206,6 +215,10 @@ class DeliveryEngine:
             except Exception:
                 log.exception("delivery %s failed unexpectedly", delivery.id)
                 return None
+            finally:
+                # A delivery still to be finished is let go of when its finish commits.
+                if delivery.id not in self._finishing_ids:
+                    self._mine.discard(delivery.id)
 
     def _subscription(self, delivery: Delivery) -> asyncio.Task[Subscription | None]:
         """The subscription as read once for its deliveries of this batch."""
@@ -224,8 +237,11 @@ class DeliveryEngine:
         waiting = list(chain)
         chain.clear()
         self._held -= len(waiting)
-        for delivery in waiting:
-            await self._store.retry_delivery(delivery.id, delivery.attempts, due)
+        try:
+            for delivery in waiting:
+                await self._store.retry_delivery(delivery.id, delivery.attempts, due)
+        finally:
+            self._mine.difference_update(delivery.id for delivery in waiting)
 
     # Deciding one delivery
 
@@ -376,11 +392,14 @@ class DeliveryEngine:
         """Take the delivery out of the outbox with the next batched commit."""
         finish = asyncio.ensure_future(self._finishing.submit(None, delivery.id))
         self._finishes.add(finish)
-        finish.add_done_callback(self._finished)
+        self._finishing_ids.add(delivery.id)
+        finish.add_done_callback(functools.partial(self._finished, delivery.id))
         _log(delivery, why, level)
 
-    def _finished(self, finish: asyncio.Future[None]) -> None:
+    def _finished(self, delivery_id: str, finish: asyncio.Future[None]) -> None:
         self._finishes.discard(finish)
+        self._finishing_ids.discard(delivery_id)
+        self._mine.discard(delivery_id)
         if finish.cancelled():
             return
         exc = finish.exception()
