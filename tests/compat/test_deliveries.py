@@ -86,9 +86,10 @@ def test_sigkill_while_delivering_then_every_acknowledged_message_arrives(
             stop.set()
         for writer in writers:
             writer.join(timeout=10)
-        # Twenty deliveries arrived, so at least twenty posts were acknowledged; with
-        # deliveries woken on commit they can keep pace with the posts exactly.
-        assert len(acknowledged) >= 20, "the load never got going"
+        # Twenty requests arrived, but a retried one counts twice and a delivery can come
+        # before its poster has read the 201: only that some posts were acknowledged is
+        # certain.
+        assert len(acknowledged) >= 10, "the load never got going"
         restarted = ServerProcess(store_uri, tmp_path, env=ENGINE).start()
         try:
             wait_until_delivered(receiver, "/hook", acknowledged)
