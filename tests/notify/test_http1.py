@@ -123,6 +123,16 @@ async def test_a_kept_connection_the_server_dropped_is_replaced_without_a_failur
     assert server.connections == 2
 
 
+async def test_kept_connections_are_capped_over_every_origin() -> None:
+    client = http1.Client(timeout=2.0, max_idle=1)
+    async with replying(OK, then="next") as first, replying(OK, then="next") as second:
+        for server in (first, second, first, second):
+            await client.post(f"http://127.0.0.1:{server.port}/", b"", {})
+        await client.aclose()
+    # The first origin's connection was kept; the second's found no room, twice.
+    assert (first.connections, second.connections) == (1, 2)
+
+
 async def test_a_connection_closed_before_any_answer_is_a_connect_failure() -> None:
     async with replying(then="close") as server:
         with pytest.raises(http1.ConnectFailed):

@@ -77,12 +77,15 @@ class Client:
         *,
         timeout: float,
         ssl_context: ssl.SSLContext | None = None,
-        max_idle_per_origin: int = 100,
+        max_idle: int = 100,
         user_agent: str = "herald-notifier",
     ) -> None:
         self.timeout = timeout
         self._ssl = ssl_context
-        self._max_idle = max_idle_per_origin
+        # Kept connections over all origins: subscribers on many hosts must not pile up
+        # open sockets that their servers never close.
+        self._max_idle = max_idle
+        self._idle_count = 0
         self._user_agent = user_agent
         self._idle: dict[tuple[str, int, bool, str | None], collections.deque[_Connection]] = {}
         self._targets: collections.OrderedDict[str, _Target] = collections.OrderedDict()
@@ -114,6 +117,7 @@ class Client:
             for connection in pool:
                 connection.close()
         self._idle.clear()
+        self._idle_count = 0
 
     async def _exchange(
         self,
@@ -153,20 +157,43 @@ class Client:
     def _checkout(self, key: tuple[str, int, bool, str | None]) -> _Connection | None:
         pool = self._idle.get(key)
         now = time.monotonic()
+        found = None
         while pool:
             connection = pool.pop()
+            self._idle_count -= 1
             if connection.reusable and now - connection.idle_since < KEEPALIVE_EXPIRY:
-                return connection
+                found = connection
+                break
             connection.close()
-        return None
+        if pool is not None and not pool:
+            del self._idle[key]
+        return found
 
     def _checkin(self, key: tuple[str, int, bool, str | None], connection: _Connection) -> None:
-        pool = self._idle.setdefault(key, collections.deque())
-        if len(pool) >= self._max_idle:
+        if self._idle_count >= self._max_idle:
+            self._expire()
+        if self._idle_count >= self._max_idle:
             connection.close()
             return
         connection.idle_since = time.monotonic()
-        pool.append(connection)
+        self._idle.setdefault(key, collections.deque()).append(connection)
+        self._idle_count += 1
+
+    def _expire(self) -> None:
+        """Close the kept connections past their expiry or already closed, everywhere."""
+        now = time.monotonic()
+        for key, pool in list(self._idle.items()):
+            kept = collections.deque(
+                c for c in pool if c.reusable and now - c.idle_since < KEEPALIVE_EXPIRY
+            )
+            for connection in pool:
+                if connection not in kept:
+                    connection.close()
+            self._idle_count -= len(pool) - len(kept)
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
 
     async def _connect(self, target: _Target, server_name: str | None) -> _Connection:
         loop = asyncio.get_running_loop()

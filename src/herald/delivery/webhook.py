@@ -54,7 +54,7 @@ class WebhookSender:
         self.client = http1.Client(
             timeout=settings.webhook_timeout,
             ssl_context=ssl_context,
-            max_idle_per_origin=settings.concurrency,
+            max_idle=settings.concurrency,
         )
 
     async def aclose(self) -> None:
