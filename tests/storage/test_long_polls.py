@@ -8,6 +8,7 @@ proves a wake-up waits far longer (`LONG`) than it lets the answer take
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -113,6 +114,27 @@ async def test_a_cancelled_wait_frees_its_waiter(service: Service) -> None:
     await service.messages.post(OTHER, "q", post_body("kept"))
     # Nobody took it on the cancelled waiter's behalf.
     assert bodies_of(await service.claims.create(CALLER, "q", 1, b"")) == ["kept"]
+
+
+async def test_a_cancellation_swallowed_by_a_read_still_ends_the_wait(service: Service) -> None:
+    # As Python 3.11's wait_for does, inside redis-py, when the cancellation
+    # arrives just as the send it guards completes.
+    reads = 0
+
+    async def attempt() -> None:
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(LONG)
+        return None
+
+    task = asyncio.ensure_future(service.waiters.wait("waits", "q", attempt, LONG, claims=True))
+    await until(lambda: reads == 2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await answer(task)
+    assert service.waiters.waiting("waits", "q") == 0
 
 
 async def test_unless_gone_cancels_the_wait_when_the_caller_goes(service: Service) -> None:

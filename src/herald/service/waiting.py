@@ -39,6 +39,17 @@ _DUE_SLACK = 0.001
 LINGER = 5.0
 
 
+def _unless_cancelled() -> None:
+    """Raise the cancellation this task was sent if a library swallowed it.
+
+    Python 3.11's `wait_for`, which redis-py runs around every send, returns
+    normally when a cancellation arrives just as its operation finishes; the
+    task still counts the request, and a wait must not outlive it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Abandoned(Exception):
     """The caller went away before the operation finished; nobody is left to answer."""
 
@@ -176,12 +187,14 @@ class Waiters:
                         outcome = "woken"
                         return found
                 read = True
+                _unless_cancelled()
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     outcome = "timed_out"
                     return None
                 if not claims or line.claimers[0] is waiter:
                     remaining = min(remaining, await self._until_due(project, queue))
+                    _unless_cancelled()
                 try:
                     # Not wait_for, which on Python 3.11 can swallow a cancellation that
                     # arrives as the wake-up does: a cancelled wait must end.
