@@ -6,12 +6,14 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from herald.errors import InvalidRequest
+from herald.storage.sqlite.store import SQLiteStore
 from herald.storage.sqlite.worker import SQLiteWorker
 
 
@@ -98,3 +100,18 @@ async def test_writers_on_one_file_take_turns_through_the_lock_file(tmp_path: Pa
         fcntl.flock(other, fcntl.LOCK_UN)
         os.close(other)
         writer.stop()
+
+
+@pytest.mark.parametrize(("durability", "on_loop"), [("full", False), ("normal", True)])
+async def test_only_writes_that_do_not_fsync_run_on_the_loops_thread(
+    tmp_path: Path, durability: str, on_loop: bool
+) -> None:
+    store = SQLiteStore(str(tmp_path / "h.sqlite3"), durability=durability)
+    await store.open()
+    try:
+        # Once with the thread idle after start-up: a small batch may then run here.
+        await store.create_queue("p", "q", {})
+        ran = await store._writer.run(lambda _: threading.current_thread())
+        assert (ran is threading.current_thread()) is on_loop
+    finally:
+        await store.close()

@@ -64,7 +64,8 @@ class SQLiteStore(Store):
             name="herald-sqlite-writer",
             writer=True,
             lock_path=f"{path}-writer-lock",
-            here=True,
+            # A commit under `full` waits for an fsync, which must not hold up the loop.
+            here=self.durability != "full",
         )
         self._reader = SQLiteWorker(
             self._connect, name="herald-sqlite-reader", writer=False, here=True

@@ -20,6 +20,7 @@ own thread instead, where it would otherwise wait for two hand-overs between
 threads (each a wake-up the OS may schedule late on a busy host) for a
 transaction that takes tens of microseconds; bigger batches, and any batch while
 the thread is busy or another process holds the write lock, go to the thread.
+The store turns this off for writes that fsync as they commit.
 """
 
 from __future__ import annotations
