@@ -21,6 +21,8 @@ from typing import cast
 import httptools
 import msgspec
 
+from herald.delivery.deadlines import Deadlines
+
 # An idle connection older than this is closed rather than reused: servers commonly drop
 # kept-alive connections after about five seconds (uvicorn's default is 5 s).
 KEEPALIVE_EXPIRY = 4.0
@@ -80,7 +82,7 @@ class Client:
         max_idle: int = 100,
         user_agent: str = "herald-notifier",
     ) -> None:
-        self.timeout = timeout
+        self._deadlines = Deadlines(timeout)
         self._ssl = ssl_context
         # Kept connections over all origins: subscribers on many hosts must not pile up
         # open sockets that their servers never close.
@@ -90,6 +92,10 @@ class Client:
         self._idle: dict[tuple[str, int, bool, str | None], collections.deque[_Connection]] = {}
         self._targets: collections.OrderedDict[str, _Target] = collections.OrderedDict()
         self._closed = False
+
+    @property
+    def timeout(self) -> float:
+        return self._deadlines.seconds
 
     async def post(
         self,
@@ -106,7 +112,7 @@ class Client:
         head = self._head(target, headers, len(body), host_header)
         key = (target.host, target.port, target.tls, server_name)
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._deadlines.within():
                 return await self._exchange(key, target, server_name, head + body)
         except TimeoutError:
             raise Timeout(f"no answer within {self.timeout:g} s") from None
