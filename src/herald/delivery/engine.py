@@ -390,7 +390,7 @@ class DeliveryEngine:
 
     def _finish(self, delivery: Delivery, why: str, level: int = logging.INFO) -> None:
         """Take the delivery out of the outbox with the next batched commit."""
-        finish = asyncio.ensure_future(self._finishing.submit(None, delivery.id))
+        finish = self._finishing.enqueue(None, delivery.id)
         self._finishes.add(finish)
         self._finishing_ids.add(delivery.id)
         finish.add_done_callback(functools.partial(self._finished, delivery.id))

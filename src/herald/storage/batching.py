@@ -39,6 +39,11 @@ class Batcher(Generic[K, I, R]):
 
     async def submit(self, key: K, item: I) -> R:
         """Send `item` with whatever else is waiting under `key`; return its result."""
+        return await self.enqueue(key, item)
+
+    def enqueue(self, key: K, item: I) -> asyncio.Future[R]:
+        """`submit` for a caller that keeps the future rather than awaiting it: no task
+        of its own per item. Cancelling the future before its batch leaves withdraws it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         waiting = self._waiting.get(key)
@@ -49,7 +54,7 @@ class Batcher(Generic[K, I, R]):
             if key not in self._out:
                 # Later submissions of this loop turn join the batch.
                 loop.call_soon(self._start, key)
-        return await future
+        return future
 
     def _start(self, key: K) -> None:
         # A caller that went away before its batch left wants nothing done.
