@@ -38,6 +38,7 @@ from herald.storage.base import (
 from herald.storage.kit import check_durability, encode_json
 from herald.storage.sqlite import (
     apikeys,
+    checkpoints,
     claims,
     deliveries,
     messages,
@@ -59,6 +60,7 @@ class SQLiteStore(Store):
         self.path = path
         self.durability = check_durability(durability)
         self._synchronous = self.durability.upper()
+        self._checkpoints = checkpoints.Checkpointer(self._connect)
         self._writer = SQLiteWorker(
             self._connect_writer,
             name="herald-sqlite-writer",
@@ -66,6 +68,7 @@ class SQLiteStore(Store):
             lock_path=f"{path}-writer-lock",
             # A commit under `full` waits for an fsync, which must not hold up the loop.
             here=self.durability != "full",
+            on_commit=self._checkpoints.committed,
         )
         self._reader = SQLiteWorker(
             self._connect, name="herald-sqlite-reader", writer=False, here=True
@@ -98,6 +101,9 @@ class SQLiteStore(Store):
         conn = self._connect()
         try:
             conn.execute("PRAGMA journal_mode = WAL")
+            # The checkpoint thread copies the log into the file; a commit checkpoints only
+            # what it left, once the log is this long (pages), so that the log restarts.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {checkpoints.WRITER_EVERY}")
             migrate(conn)
         except BaseException:
             conn.close()
@@ -109,6 +115,7 @@ class SQLiteStore(Store):
         os.makedirs(directory, exist_ok=True)
         self._writer.start()
         self._reader.start()
+        self._checkpoints.start()
 
     async def schema_version(self) -> SchemaVersion:
         current = await asyncio.to_thread(schema_version, self.path)
@@ -119,6 +126,7 @@ class SQLiteStore(Store):
         await self._watches.close()
         self._reader.stop()
         self._writer.stop()
+        self._checkpoints.stop()
 
     async def ping(self) -> bool:
         try:

@@ -59,12 +59,14 @@ class SQLiteWorker:
         lock_path: str | None = None,
         max_batch: int = 256,
         here: bool = False,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._connect = connect
         self._writer = writer
         self._lock_path = lock_path
         self._max_batch = max_batch
         self._here = here
+        self._on_commit = on_commit
         self._conn: sqlite3.Connection | None = None
         self._lock = -1
         # Batches handed to the thread and not yet run; the connection is the loop's
@@ -224,6 +226,8 @@ class SQLiteWorker:
                 _rollback(conn)
                 error = _unavailable(exc)
                 return failed + [(future, None, error) for future, _, _ in outcomes]
+            if self._on_commit is not None:
+                self._on_commit(len(outcomes))
             return failed + outcomes
         return failed
 
