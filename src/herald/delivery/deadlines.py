@@ -33,6 +33,7 @@ class Deadlines:
         self._seconds = seconds
         self._pending: collections.deque[_Ticket] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def seconds(self) -> float:
@@ -47,7 +48,9 @@ class Deadlines:
         loop = task.get_loop()
         ticket = _Ticket(task, loop.time() + self._seconds)
         self._pending.append(ticket)
-        if self._timer is None:
+        if self._timer is None or self._loop is not loop:
+            # A timer armed on a loop that has since closed would never fire.
+            self._loop = loop
             self._timer = loop.call_at(ticket.deadline, self._expire, loop)
         try:
             yield

@@ -16,19 +16,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 
 log = logging.getLogger("herald")
 
-# Jobs committed between checkpoints: a job writes a few pages, so this keeps the log
-# near SQLite's own default of 1,000 pages between checkpoints.
+# Jobs committed between checkpoints: a job writes a few pages, so a checkpoint copies a
+# few hundred, and the writer's own, at `WRITER_EVERY`, finds little left to copy.
 EVERY = 50
 # The log's length in pages at which the writer's own commit checkpoints what is left.
 WRITER_EVERY = 1000
-# Passes of one checkpoint, and the pause between them, to find the writer between commits.
-CATCH_UP_PASSES = 8
-CATCH_UP_PAUSE = 0.001
 
 
 class Checkpointer:
@@ -70,20 +66,10 @@ class Checkpointer:
                     return
                 self._due.clear()
                 try:
-                    self._catch_up(conn)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:
                     # The next one copies what this one could not.
                     log.warning("a checkpoint of the SQLite log failed: %s", exc)
                 self.runs += 1
         finally:
             conn.close()
-
-    def _catch_up(self, conn: sqlite3.Connection) -> None:
-        # The log starts again from its beginning only if a writer begins after a
-        # checkpoint that copied all of it; commits made meanwhile are copied by the
-        # next passes, which are short, until one lands in a pause between commits.
-        for _ in range(CATCH_UP_PASSES):
-            _, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if copied >= pages or self._stopping:
-                return
-            time.sleep(CATCH_UP_PAUSE)
