@@ -1,8 +1,8 @@
 """One timer for many deadlines that are all the same length from their start.
 
 `asyncio.timeout` arms a timer of the loop per use; for a webhook POST that
-answers in a fraction of a millisecond, arming and cancelling it was a fifth of
-the sender's work (deliveries from one process rose 15-25 % without it, see
+answers in a fraction of a millisecond, that is a large share of the sender's
+work (deliveries from one process rose by about a tenth with this in its place,
 docs/performance.md). Deadlines of one length expire in the order they were
 set, so a queue in that order and a single timer for its head do the same job.
 """
