@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,20 +47,28 @@ class Deadlines:
         if task is None:
             raise RuntimeError("a deadline needs a running task")
         loop = task.get_loop()
+        if self._loop is not loop:
+            # What was armed on another loop (closed since, as in tests) never fires here.
+            self._forget()
+            self._loop = loop
         ticket = _Ticket(task, loop.time() + self._seconds)
         self._pending.append(ticket)
-        if self._timer is None or self._loop is not loop:
-            # A timer armed on a loop that has since closed would never fire.
-            self._loop = loop
+        if self._timer is None:
             self._timer = loop.call_at(ticket.deadline, self._expire, loop)
+        cancelling = task.cancelling()
         try:
             yield
         except asyncio.CancelledError:
-            # Ours alone if nobody else asked for the task to stop as well.
-            if ticket.expired and task.uncancel() == 0:
-                raise TimeoutError from None
+            if ticket.expired:
+                ticket.expired = False
+                # Ours alone if nobody else asked for the task to stop meanwhile.
+                if task.uncancel() <= cancelling:
+                    raise TimeoutError from None
             raise
         finally:
+            if ticket.expired:
+                # The block swallowed the cancellation it was sent: take back the request.
+                task.uncancel()
             ticket.done = True
             ticket.task = None
             # Exchanges mostly end in the order they began: the head is let go of at once,
@@ -67,6 +76,13 @@ class Deadlines:
             pending = self._pending
             while pending and pending[0].done:
                 pending.popleft()
+
+    def _forget(self) -> None:
+        if self._timer is not None:
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                self._timer.cancel()
+            self._timer = None
+        self._pending.clear()
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None

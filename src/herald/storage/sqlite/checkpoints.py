@@ -58,13 +58,20 @@ class Checkpointer:
             self._due.set()
 
     def _run(self) -> None:
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            # The writer's own checkpoints still keep the log in bounds.
+            log.warning("the SQLite checkpoint thread cannot open the file: %s", exc)
+            return
         try:
             while True:
                 self._due.wait()
+                # Cleared before the look at `_stopping`, so that a stop set meanwhile
+                # is seen on the next turn rather than lost.
+                self._due.clear()
                 if self._stopping:
                     return
-                self._due.clear()
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:

@@ -102,7 +102,8 @@ class SQLiteStore(Store):
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             # The checkpoint thread copies the log into the file; a commit checkpoints only
-            # what it left, once the log is this long (pages), so that the log restarts.
+            # what it left, once the log is this long (pages; SQLite's default, pinned
+            # here), so that the log restarts.
             conn.execute(f"PRAGMA wal_autocheckpoint = {checkpoints.WRITER_EVERY}")
             migrate(conn)
         except BaseException:
