@@ -239,6 +239,7 @@ class DeliveryEngine:
         self._held -= len(waiting)
         try:
             for delivery in waiting:
+                self._let_go(delivery)
                 await self._store.retry_delivery(delivery.id, delivery.attempts, due)
         finally:
             self._mine.difference_update(delivery.id for delivery in waiting)
@@ -310,6 +311,7 @@ class DeliveryEngine:
                 due = now + wait
                 self.counters.retries += 1
                 self._events.delivery_attempted(sink, "retried", seconds)
+                self._let_go(delivery)
                 await self._store.retry_delivery(delivery.id, delivery.attempts + 1, due)
                 _log(delivery, f"{outcome.reason}; retry {delivery.attempts + 1} in {wait:g} s")
                 return due
@@ -387,6 +389,13 @@ class DeliveryEngine:
             delivery.message_id, delivery.body, delivery.ttl, delivery.posted, None, 0
         )
         return self._service.context.cipher.open(delivery.project, delivery.source, stored).body
+
+    def _let_go(self, delivery: Delivery) -> None:
+        """Before its next attempt is stored: from that write on, a lease may hand it
+        out again at once, to this process too, and its reply may come back before the
+        write's own. Still counted as one of ours then, it would be skipped by that
+        lease and held, unsent, until the lease lapsed."""
+        self._mine.discard(delivery.id)
 
     def _finish(self, delivery: Delivery, why: str, level: int = logging.INFO) -> None:
         """Take the delivery out of the outbox with the next batched commit."""
