@@ -1,6 +1,7 @@
 """The CPU one webhook POST costs the sender: Herald's own HTTP/1.1 client (what the delivery
-engine uses, `herald.delivery.http1`) against httpx's AsyncClient and aiohttp's ClientSession,
-on uvloop, to a receiver that answers 200 at once.
+engine uses, `herald.delivery.http1`, with a connection per request in flight and with
+every request in one lane, pipelined) against httpx's AsyncClient and aiohttp's
+ClientSession, on uvloop, to a receiver that answers 200 at once.
 
 Each round starts `webhook_receiver.py` (from the notification benchmarks) on a free port,
 then, in turns, sends N POSTs of a 200-byte JSON body with C in flight over kept-alive
@@ -53,22 +54,28 @@ async def with_aiohttp(url: str, count: int, concurrency: int) -> None:
         await fan_out(one, count, concurrency)
 
 
-async def with_herald(url: str, count: int, concurrency: int) -> None:
+async def with_herald(url: str, count: int, concurrency: int, lane: str | None = None) -> None:
     from herald.delivery.http1 import Client
 
     client = Client(timeout=10.0)
     try:
 
         async def one() -> None:
-            await client.post(url, BODY, HEADERS)
+            await client.post(url, BODY, HEADERS, lane=lane)
 
         await fan_out(one, count, concurrency)
     finally:
         await client.aclose()
 
 
+async def with_herald_pipelined(url: str, count: int, concurrency: int) -> None:
+    """All requests in one lane, as the deliveries of one subscription are."""
+    await with_herald(url, count, concurrency, lane="one subscription")
+
+
 CLIENTS: dict[str, Callable[[str, int, int], Awaitable[None]]] = {
     "herald": with_herald,
+    "herald, one lane": with_herald_pipelined,
     "httpx": with_httpx,
     "aiohttp": with_aiohttp,
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -224,3 +224,139 @@ async def test_a_url_this_client_cannot_post_to_is_invalid(url: str) -> None:
     with pytest.raises(http1.InvalidURL):
         await client.post(url, b"", {})
     await client.aclose()
+
+
+# Pipelining: requests of one lane share a connection once its server has kept one.
+
+KEPT = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+CLOSING = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int, Server], Awaitable[None]]
+
+
+@asynccontextmanager
+async def serving(handle: Handler) -> AsyncIterator[Server]:
+    """A TCP server on a free port that hands each connection, numbered from 0, to `handle`."""
+    state = Server()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = state.connections
+        state.connections += 1
+        try:
+            await handle(reader, writer, index, state)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def answer_each(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: Server
+) -> None:
+    while True:
+        await read_request(reader, state)
+        writer.write(KEPT)
+        await writer.drain()
+
+
+async def posts(
+    client: http1.Client, port: int, count: int, lane: str | None, path: str = "/hook"
+) -> list[http1.Response]:
+    url = f"http://127.0.0.1:{port}{path}"
+    return list(
+        await asyncio.gather(*(client.post(url, b"{}", {}, lane=lane) for _ in range(count)))
+    )
+
+
+async def test_requests_of_one_lane_are_pipelined_once_the_server_kept_the_connection() -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        await read_request(reader, state)
+        writer.write(KEPT)
+        # The next four are all read before any is answered: only a pipelining client
+        # sends them without waiting.
+        for _ in range(4):
+            await asyncio.wait_for(read_request(reader, state), 2.0)
+        writer.write(KEPT * 4)
+        await answer_each(reader, writer, state)
+
+    async with serving(handle) as server:
+        client = http1.Client(timeout=5.0)
+        assert await posts(client, server.port, 1, "a") == [http1.Response(200)]
+        assert await posts(client, server.port, 4, "a") == [http1.Response(200)] * 4
+        await client.aclose()
+    assert server.connections == 1
+
+
+async def test_nothing_is_pipelined_without_a_lane_or_before_a_kept_answer() -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        await answer_each(reader, writer, state)
+
+    async with serving(handle) as server:
+        client = http1.Client(timeout=5.0)
+        # A new connection carries one request until its answer says it is kept.
+        assert await posts(client, server.port, 3, "a") == [http1.Response(200)] * 3
+        assert server.connections == 3
+        assert await posts(client, server.port, 3, None) == [http1.Response(200)] * 3
+        await client.aclose()
+    assert server.connections == 3
+
+
+async def test_requests_pipelined_behind_a_closing_answer_go_again_on_a_new_connection() -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        if index > 0:
+            await answer_each(reader, writer, state)
+            return
+        await read_request(reader, state)
+        writer.write(KEPT)
+        for _ in range(3):
+            await asyncio.wait_for(read_request(reader, state), 2.0)
+        # The server answers the first of the three and reads no further.
+        writer.write(CLOSING)
+        await writer.drain()
+
+    async with serving(handle) as server:
+        client = http1.Client(timeout=5.0)
+        await posts(client, server.port, 1, "a")
+        assert await posts(client, server.port, 3, "a") == [http1.Response(200)] * 3
+        await client.aclose()
+    # The two the closing server never answered were sent again, and answered.
+    assert len(server.heads) == 1 + 3 + 2
+    assert server.connections >= 2
+
+
+async def test_a_lane_held_by_an_unanswered_request_does_not_hold_another_lane() -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        while True:
+            await read_request(reader, state)
+            if b"/slow" in state.heads[-1].split(b"\r\n", 1)[0]:
+                await reader.read()  # never answered
+                return
+            writer.write(KEPT)
+            await writer.drain()
+
+    async with serving(handle) as server:
+        client = http1.Client(timeout=1.0)
+        await posts(client, server.port, 1, "slow", "/fast")
+        await posts(client, server.port, 1, "fast", "/fast")
+        slow = asyncio.ensure_future(posts(client, server.port, 3, "slow", "/slow"))
+        await asyncio.sleep(0.05)
+        assert await posts(client, server.port, 3, "fast", "/fast") == [http1.Response(200)] * 3
+        assert not slow.done()
+        with pytest.raises(http1.Timeout):
+            await slow
+        await client.aclose()

@@ -3,7 +3,9 @@ parser through httptools, one deadline per exchange, and no redirects, proxies o
 
 A general client spends most of a webhook's CPU on machinery a notifier never uses (see
 docs/decisions.md); this one writes the request in one buffer and reads only the status,
-`Retry-After` and the end of the response.
+`Retry-After` and the end of the response. Requests of one lane (a subscription) are
+pipelined on a connection whose server has shown that it keeps connections: several go
+out in one write and their answers come back in few reads.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import functools
 import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import cast
 
 import httptools
@@ -26,6 +28,8 @@ from herald.delivery.deadlines import Deadlines
 # An idle connection older than this is closed rather than reused: servers commonly drop
 # kept-alive connections after about five seconds (uvicorn's default is 5 s).
 KEEPALIVE_EXPIRY = 4.0
+# Requests of one lane waiting for their answers on one connection, at most.
+PIPELINE_DEPTH = 16
 # How much of a response body is read so that the connection can be kept; past this it is
 # closed instead of reading on (the body is never looked at).
 DRAIN_LIMIT = 64 * 1024
@@ -71,6 +75,9 @@ class _Target(msgspec.Struct, frozen=True):
     authorization: str | None
 
 
+_Key = tuple[str, int, bool, str | None]
+
+
 class Client:
     """Posts over kept-alive HTTP/1.1 connections, pooled by origin and TLS server name."""
 
@@ -89,8 +96,11 @@ class Client:
         self._max_idle = max_idle
         self._idle_count = 0
         self._user_agent = user_agent
-        self._idle: dict[tuple[str, int, bool, str | None], collections.deque[_Connection]] = {}
+        self._idle: dict[_Key, collections.deque[_Connection]] = {}
         self._targets: collections.OrderedDict[str, _Target] = collections.OrderedDict()
+        # The connection that each lane's next request is pipelined on, while it has
+        # answers pending.
+        self._lanes: dict[tuple[_Key, Hashable], _Connection] = {}
         self._closed = False
 
     @property
@@ -105,15 +115,18 @@ class Client:
         *,
         host_header: str | None = None,
         server_name: str | None = None,
+        lane: Hashable | None = None,
     ) -> Response:
         """POST `body` to `url` within the deadline. `host_header` and `server_name` name
-        the subscriber's host when `url` holds the address it was pinned to."""
+        the subscriber's host when `url` holds the address it was pinned to; requests of
+        one `lane` may share a connection while their answers are pending, so a slow
+        answer holds back only its own lane's."""
         target = self._target(url)
         head = self._head(target, headers, len(body), host_header)
         key = (target.host, target.port, target.tls, server_name)
         try:
             with self._deadlines.within():
-                return await self._exchange(key, target, server_name, head + body)
+                return await self._exchange(key, target, server_name, head + body, lane)
         except TimeoutError:
             raise Timeout(f"no answer within {self.timeout:g} s") from None
 
@@ -124,43 +137,67 @@ class Client:
                 connection.close()
         self._idle.clear()
         self._idle_count = 0
+        for connection in self._lanes.values():
+            connection.close()
+        self._lanes.clear()
 
     async def _exchange(
         self,
-        key: tuple[str, int, bool, str | None],
+        key: _Key,
         target: _Target,
         server_name: str | None,
         request: bytes,
+        lane: Hashable | None,
     ) -> Response:
-        connection = self._checkout(key)
+        place = None if lane is None else (key, lane)
+        connection = None if place is None else self._lanes.get(place)
+        if connection is None or not connection.takes_more(PIPELINE_DEPTH):
+            connection = self._checkout(key)
         if connection is not None:
             try:
-                return await self._send(key, connection, request)
+                return await self._send(key, connection, request, place)
             except _Stale:
-                # The server closed a kept connection before answering anything: the
-                # request is sent once more on a new one (deliveries are at least once).
+                # The server closed a kept connection before answering this request: it
+                # is sent once more on a new one (deliveries are at least once).
                 pass
         connection = await self._connect(target, server_name)
         try:
-            return await self._send(key, connection, request)
+            return await self._send(key, connection, request, place)
         except _Stale:
             raise ConnectFailed("the connection closed before any answer") from None
 
     async def _send(
-        self, key: tuple[str, int, bool, str | None], connection: _Connection, request: bytes
+        self,
+        key: _Key,
+        connection: _Connection,
+        request: bytes,
+        place: tuple[_Key, Hashable] | None,
     ) -> Response:
+        if place is not None:
+            current = self._lanes.get(place)
+            if current is None or not current.takes_more(PIPELINE_DEPTH):
+                self._lanes[place] = connection
         try:
             response = await connection.request(request)
         except BaseException:
+            # The answers behind this one can no longer be told apart: the requests
+            # pipelined after it go again on a new connection.
             connection.close()
+            self._leave(connection, place)
             raise
-        if connection.reusable and not self._closed:
-            self._checkin(key, connection)
-        else:
-            connection.close()
+        if connection.pending == 0:
+            self._leave(connection, place)
+            if connection.reusable and not self._closed:
+                self._checkin(key, connection)
+            else:
+                connection.close()
         return response
 
-    def _checkout(self, key: tuple[str, int, bool, str | None]) -> _Connection | None:
+    def _leave(self, connection: _Connection, place: tuple[_Key, Hashable] | None) -> None:
+        if place is not None and self._lanes.get(place) is connection:
+            del self._lanes[place]
+
+    def _checkout(self, key: _Key) -> _Connection | None:
         pool = self._idle.get(key)
         now = time.monotonic()
         found = None
@@ -175,7 +212,7 @@ class Client:
             del self._idle[key]
         return found
 
-    def _checkin(self, key: tuple[str, int, bool, str | None], connection: _Connection) -> None:
+    def _checkin(self, key: _Key, connection: _Connection) -> None:
         if self._idle_count >= self._max_idle:
             self._expire()
         if self._idle_count >= self._max_idle:
@@ -263,15 +300,20 @@ class _Stale(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: one request at a time, its answer parsed as it arrives."""
+    """One HTTP/1.1 connection: its requests' answers parsed in order as they arrive.
+    Requests written in one turn of the loop leave in one write."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.reusable = False
         self.idle_since = 0.0
+        # A final answer came with keep-alive: the server reads one request after another.
+        self.proven = False
+        self._keep = True
         self._parser = httptools.HttpResponseParser(self)
-        self._answer: asyncio.Future[Response] | None = None
+        self._answers: collections.deque[asyncio.Future[Response]] = collections.deque()
+        self._outgoing: list[bytes] = []
         self._received = 0
+        self._begun = False
         self._body = 0
         self._status = 0
         self._retry_after: str | None = None
@@ -279,46 +321,69 @@ class _Connection(asyncio.Protocol):
         self._headers_done = False
         self._lost = False
 
+    @property
+    def pending(self) -> int:
+        """Requests written or to be written whose answers have not arrived."""
+        return len(self._answers)
+
+    @property
+    def reusable(self) -> bool:
+        """Open, kept alive by the server, and with no answer pending."""
+        return self._open() and self._keep and not self._answers
+
+    def takes_more(self, depth: int) -> bool:
+        """Whether another request may be pipelined behind those pending."""
+        return self.proven and self._keep and self._open() and len(self._answers) < depth
+
+    def _open(self) -> bool:
+        return not self._lost and self.transport is not None and not self.transport.is_closing()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio's, only alike.
         self.transport = cast(asyncio.Transport, transport)
-        self.reusable = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self.reusable = False
-        answer = self._answer
-        if answer is None or answer.done():
+        answers, self._answers = self._answers, collections.deque()
+        if not answers:
             return
-        if self._headers_done:
-            # The status was read; a body cut short changes nothing a notifier decides.
-            answer.set_result(Response(self._status, self._retry_after))
-        elif self._received == 0:
-            answer.set_exception(_Stale())
-        else:
-            answer.set_exception(BadResponse("the connection closed mid-answer"))
+        first = answers.popleft()
+        if not first.done():
+            if self._headers_done:
+                # The status was read; a body cut short changes nothing a notifier decides.
+                first.set_result(Response(self._status, self._retry_after))
+            elif not self._begun:
+                first.set_exception(_Stale())
+            else:
+                first.set_exception(BadResponse("the connection closed mid-answer"))
+        for answer in answers:
+            # Not a byte of their answers came: the server may never have read them.
+            if not answer.done():
+                answer.set_exception(_Stale())
 
     async def request(self, data: bytes) -> Response:
-        if self._lost or self.transport is None or self.transport.is_closing():
+        if not self._open() or not self._keep:
             raise _Stale()
-        self.reusable = False
-        self._answer = asyncio.get_running_loop().create_future()
-        self._received = 0
-        self._body = 0
-        self._status = 0
-        self._retry_after = None
-        self._headers_done = False
-        self.transport.write(data)
-        return await self._answer
+        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._answers.append(answer)
+        if not self._outgoing:
+            answer.get_loop().call_soon(self._flush)
+        self._outgoing.append(data)
+        return await answer
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        transport = self.transport
+        if transport is not None and self._open():
+            transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
 
     def close(self) -> None:
-        self.reusable = False
+        self._keep = False
         if self.transport is not None:
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        answer = self._answer
-        if answer is None or answer.done():
+        if not self._answers or not self._keep:
             # Bytes nobody asked for: the connection's framing can no longer be trusted.
             self.close()
             return
@@ -326,19 +391,25 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            answer.set_exception(BadResponse("the server switched protocols"))
-            self.close()
+            self._fail(BadResponse("the server switched protocols"))
             return
         except httptools.HttpParserError as exc:
-            if not answer.done():
-                answer.set_exception(BadResponse(f"not an HTTP/1.1 response ({exc})"))
-            self.close()
+            self._fail(BadResponse(f"not an HTTP/1.1 response ({exc})"))
             return
-        if not self._headers_done and self._received > _MAX_HEAD and not answer.done():
-            answer.set_exception(BadResponse("the response head is too large"))
-            self.close()
+        if self._answers and not self._headers_done and self._received > _MAX_HEAD:
+            self._fail(BadResponse("the response head is too large"))
+
+    def _fail(self, error: BadResponse) -> None:
+        if self._answers and self._keep:
+            answer = self._answers.popleft()
+            if not answer.done():
+                answer.set_exception(error)
+        self.close()
 
     # httptools' callbacks.
+
+    def on_message_begin(self) -> None:
+        self._begun = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # A header may arrive in pieces across reads; only the name tells them apart.
@@ -366,13 +437,23 @@ class _Connection(asyncio.Protocol):
         self._finish(keep=self._parser.should_keep_alive())
 
     def _finish(self, *, keep: bool) -> None:
-        answer = self._answer
-        if answer is None or answer.done():
+        if not self._answers or not self._keep:
+            # After a cut: what the parser still reports belongs to no request.
             return
-        answer.set_result(Response(self._status, self._retry_after))
+        answer = self._answers.popleft()
+        if not answer.done():
+            answer.set_result(Response(self._status, self._retry_after))
+        self._received = 0
+        self._begun = False
+        self._body = 0
+        self._status = 0
+        self._retry_after = None
+        self._headers_done = False
         if keep:
-            self.reusable = True
+            self.proven = True
         else:
+            # The server reads nothing after this answer: what was pipelined behind it
+            # goes again on a new connection.
             self.close()
 
 

@@ -62,6 +62,7 @@ class WebhookDelivery:
             now=now,
             signing_secret=options.signing_secret,
             auth_token=auth_token,
+            lane=sub.id,
         )
 
 

@@ -68,9 +68,11 @@ class WebhookSender:
         now: float,
         signing_secret: str | None = None,
         auth_token: str | None = None,
+        lane: str | None = None,
     ) -> Outcome:
         """POST the request to the subscriber at `now` (a Unix time, used to sign); signed
-        when the subscription has a secret, with `X-Auth-Token` for a trust subscriber."""
+        when the subscription has a secret, with `X-Auth-Token` for a trust subscriber.
+        Requests of one `lane` (a subscription) may be pipelined on one connection."""
         where = _where(subscriber)
         try:
             target = await destination(subscriber, self.rule, self.resolve)
@@ -95,6 +97,7 @@ class WebhookSender:
                 headers,
                 host_header=target.host_header,
                 server_name=target.server_name,
+                lane=lane,
             )
         except http1.Timeout:
             outcome = Outcome(verdict="retry", reason="timed out")
