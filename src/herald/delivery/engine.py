@@ -176,8 +176,20 @@ class DeliveryEngine:
             self._settings.per_subscription_window, max(1, self._settings.concurrency // 2)
         )
         flying: set[asyncio.Task[float | None]] = set()
+        # Attempts that ended since the worker last looked, told by one callback each:
+        # asyncio.wait would hook and unhook every attempt in flight at each ending.
+        ended: collections.deque[asyncio.Task[float | None]] = collections.deque()
+        signal: list[asyncio.Future[None]] = []
+
+        def landed(task: asyncio.Task[float | None]) -> None:
+            flying.discard(task)
+            ended.append(task)
+            if signal and not signal[0].done():
+                signal[0].set_result(None)
+
+        loop = asyncio.get_running_loop()
         try:
-            while chain or flying:
+            while chain or flying or ended:
                 while chain and len(flying) < window:
                     delivery = chain.popleft()
                     self._held -= 1
@@ -186,11 +198,22 @@ class DeliveryEngine:
                         # Its lease lapsed while it waited: another process may hold it now.
                         self._mine.discard(delivery.id)
                         continue
-                    flying.add(asyncio.create_task(self._attempt(delivery)))
-                if not flying:
-                    continue
-                done, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
-                retry_at = max((task.result() or 0.0 for task in done), default=0.0)
+                    task = asyncio.create_task(self._attempt(delivery))
+                    task.add_done_callback(landed)
+                    flying.add(task)
+                if not ended:
+                    if not flying:
+                        continue
+                    signal.append(loop.create_future())
+                    try:
+                        await signal[0]
+                    finally:
+                        signal.clear()
+                retry_at = 0.0
+                while ended:
+                    task = ended.popleft()
+                    if not task.cancelled():
+                        retry_at = max(retry_at, task.result() or 0.0)
                 if retry_at > self._clock():
                     # The endpoint is failing: what is held and not yet sent waits with the
                     # failed one, in order; sends already in flight finish on their own.
@@ -198,7 +221,7 @@ class DeliveryEngine:
         finally:
             for task in flying:
                 task.cancel()
-            for task in flying:
+            for task in list(flying):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             del self._workers[subscription_id]
