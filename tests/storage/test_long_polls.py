@@ -78,6 +78,20 @@ async def test_a_waiting_claim_gets_a_message_posted_through_another_store(
     assert waiting.waiters.waiting("waits", "q") == 0
 
 
+async def test_a_post_in_this_process_wakes_its_waiters_without_the_stores_wake_up(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def deaf(project: str, queue: str, wake: Callable[[], None]) -> None:
+        """A watch that never calls back: a wake-up lost on its way."""
+
+    monkeypatch.setattr(store, "watch", deaf)
+    service = make(store)
+    task = claiming(service)
+    await until(lambda: service.waiters.waiting("waits", "q") == 1)
+    await service.messages.post(OTHER, "q", post_body("hello"))
+    assert bodies_of(await answer(task)) == ["hello"]
+
+
 async def test_a_waiting_listing_gets_a_message_posted_through_another_store(
     peers: tuple[Store, Store],
 ) -> None:

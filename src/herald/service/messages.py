@@ -95,6 +95,7 @@ class Messages:
         ids = await self._store.post_messages(
             project, queue, prepare, caller.client_id, self._clock()
         )
+        self._waiters.posted(project, queue)
         self._events.messages_posted(len(ids))
         self._events.queue_used(project, queue)
         return ids

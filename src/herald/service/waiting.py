@@ -130,6 +130,14 @@ class Waiters:
         """How many queues have a line (with waiters, or lingering after them)."""
         return len(self._lines)
 
+    def posted(self, project: str, queue: str) -> None:
+        """This process committed messages to the queue: its waiters read again now,
+        not once the store's wake-up has come back round (through PostgreSQL's
+        listening connection, or Redis's)."""
+        line = self._lines.get((project, queue))
+        if line is not None:
+            line.wake()
+
     def waiting(self, project: str, queue: str) -> int:
         """How many requests wait on the queue now."""
         line = self._lines.get((project, queue))
