@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import msgspec
@@ -38,3 +39,30 @@ async def test_without_inotify_a_post_of_another_store_is_heard_by_polling(
 ) -> None:
     monkeypatch.setattr(wakeups, "HAVE_INOTIFY", False)
     await heard_across(tmp_path)
+
+
+async def test_the_look_at_other_processes_commits_seeks_past_the_last_message_seen(
+    tmp_path: Path,
+) -> None:
+    # Grouping by queue tempts the planner to walk an index of every message in the
+    # file, at each look while another process writes; it must seek by id instead.
+    path = str(tmp_path / "plan.sqlite3")
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        made = [NewMessage(msgspec.Raw(b"1"), 300, 0)] * 50
+        for queue in ("a", "b"):
+            await store.post_messages("p", queue, lambda metadata: made, "c", 1_800_000_000.0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        plan = [
+            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + wakeups._CHANGED, (60, 0, 0))
+        ]
+        changed = conn.execute(wakeups._CHANGED, (60, 0, 0)).fetchall()
+    finally:
+        conn.close()
+    assert "SEARCH m USING INTEGER PRIMARY KEY (rowid>?)" in plan
+    assert not [step for step in plan if step.startswith("SCAN m")]
+    assert changed == [("p", "b", 100)]

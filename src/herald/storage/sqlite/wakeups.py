@@ -50,9 +50,12 @@ RELEASE_MEMORY = 60.0
 # The outbox's watch, under a key no queue has (a queue's name is never empty).
 OUTBOX: Key = ("", "")
 
+# NOT INDEXED: otherwise the planner groups by walking messages_by_queue, every message
+# of the file (4.7 ms with 200,000 queued, at each check while another process posts or
+# claims), instead of seeking past the last id seen (11 µs).
 _CHANGED = """
-    SELECT q.project, q.name, max(m.id) FROM messages m JOIN queues q ON q.id = m.queue_id
-    WHERE m.id > ? GROUP BY m.queue_id
+    SELECT q.project, q.name, max(m.id) FROM messages m NOT INDEXED JOIN queues q
+    ON q.id = m.queue_id WHERE m.id > ? GROUP BY m.queue_id
     UNION ALL
     SELECT DISTINCT q.project, q.name, NULL FROM releases r JOIN queues q ON q.id = r.queue_id
     WHERE r.id > ?
