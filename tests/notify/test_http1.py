@@ -28,37 +28,54 @@ class Server:
         self.port = 0
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int, Server], Awaitable[None]]
+
+
 @asynccontextmanager
-async def replying(*chunks: bytes, then: Then = "hold") -> AsyncIterator[Server]:
-    """A server that reads each request and writes `chunks` (each sent on its own), then
-    reads the `next` request, `hold`s the connection until the client closes it, or
-    `close`s it."""
+async def serving(handle: Handler) -> AsyncIterator[Server]:
+    """A TCP server on a free port that hands each connection, numbered from 0, to `handle`."""
     state = Server()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = state.connections
         state.connections += 1
         try:
-            while True:
-                await read_request(reader, state)
-                for chunk in chunks:
-                    writer.write(chunk)
-                    await writer.drain()
-                if then != "next":
-                    break
-            if then == "hold":
-                await reader.read()
+            await handle(reader, writer, index, state)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
     state.port = server.sockets[0].getsockname()[1]
     try:
         yield state
     finally:
         server.close()
         await server.wait_closed()
+
+
+@asynccontextmanager
+async def replying(*chunks: bytes, then: Then = "hold") -> AsyncIterator[Server]:
+    """A server that reads each request and writes `chunks` (each sent on its own), then
+    reads the `next` request, `hold`s the connection until the client closes it, or
+    `close`s it."""
+
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        while True:
+            await read_request(reader, state)
+            for chunk in chunks:
+                writer.write(chunk)
+                await writer.drain()
+            if then != "next":
+                break
+        if then == "hold":
+            await reader.read()
+
+    async with serving(handle) as state:
+        yield state
 
 
 async def read_request(reader: asyncio.StreamReader, server: Server) -> None:
@@ -230,31 +247,6 @@ async def test_a_url_this_client_cannot_post_to_is_invalid(url: str) -> None:
 
 KEPT = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 CLOSING = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int, Server], Awaitable[None]]
-
-
-@asynccontextmanager
-async def serving(handle: Handler) -> AsyncIterator[Server]:
-    """A TCP server on a free port that hands each connection, numbered from 0, to `handle`."""
-    state = Server()
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        index = state.connections
-        state.connections += 1
-        try:
-            await handle(reader, writer, index, state)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def answer_each(
