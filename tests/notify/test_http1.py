@@ -352,3 +352,62 @@ async def test_a_lane_held_by_an_unanswered_request_does_not_hold_another_lane()
         with pytest.raises(http1.Timeout):
             await slow
         await client.aclose()
+
+
+async def test_answers_that_arrive_together_give_the_connection_back_once() -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        await read_request(reader, state)
+        writer.write(KEPT)
+        for _ in range(4):
+            await asyncio.wait_for(read_request(reader, state), 2.0)
+        writer.write(KEPT * 4)
+        # The next request on this connection is answered late.
+        await read_request(reader, state)
+        await asyncio.sleep(0.3)
+        writer.write(KEPT)
+        await answer_each(reader, writer, state)
+
+    async with serving(handle) as server:
+        client = http1.Client(timeout=5.0)
+        await posts(client, server.port, 1, "a")
+        await posts(client, server.port, 4, "a")
+        late = asyncio.ensure_future(posts(client, server.port, 1, "x"))
+        await asyncio.sleep(0.05)
+        # Were the connection kept twice, this request would take it from under the late one.
+        assert await posts(client, server.port, 1, "y") == [http1.Response(200)]
+        assert await late == [http1.Response(200)]
+        await client.aclose()
+    assert len(server.heads) == 1 + 4 + 1 + 1
+
+
+async def test_a_bad_answer_mid_pipeline_does_not_answer_the_requests_behind_it() -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
+    ) -> None:
+        if index > 0:
+            await answer_each(reader, writer, state)
+            return
+        await read_request(reader, state)
+        writer.write(KEPT)
+        for _ in range(3):
+            await asyncio.wait_for(read_request(reader, state), 2.0)
+        broken = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        writer.write(KEPT + broken)
+        await reader.read()
+
+    async with serving(handle) as server:
+        client = http1.Client(timeout=5.0)
+        await posts(client, server.port, 1, "a")
+        url = f"http://127.0.0.1:{server.port}/hook"
+        answers = await asyncio.gather(
+            *(client.post(url, b"{}", {}, lane="a") for _ in range(3)), return_exceptions=True
+        )
+        await client.aclose()
+    assert answers[0] == http1.Response(200)
+    assert isinstance(answers[1], http1.BadResponse)
+    # The third had no answer on the broken connection: it went again, and was answered.
+    assert answers[2] == http1.Response(200)
+    assert len(server.heads) == 1 + 3 + 1
+    assert server.connections == 2

@@ -190,7 +190,8 @@ class DeliveryEngine:
         loop = asyncio.get_running_loop()
         try:
             while chain or flying or ended:
-                while chain and len(flying) < window:
+                # Ended attempts are looked at first: one that failed defers the rest.
+                while chain and len(flying) < window and not ended:
                     delivery = chain.popleft()
                     self._held -= 1
                     self._wake_for_room()

@@ -177,16 +177,21 @@ class Client:
             current = self._lanes.get(place)
             if current is None or not current.takes_more(PIPELINE_DEPTH):
                 self._lanes[place] = connection
+        connection.users += 1
         try:
             response = await connection.request(request)
         except BaseException:
             # The answers behind this one can no longer be told apart: the requests
             # pipelined after it go again on a new connection.
             connection.close()
-            self._leave(connection, place)
             raise
-        if connection.pending == 0:
-            self._leave(connection, place)
+        finally:
+            connection.users -= 1
+            if connection.users == 0:
+                self._leave(connection, place)
+        # Answers that came in one read resume their requests one after another: only
+        # the last of them to resume lets the connection go.
+        if connection.users == 0:
             if connection.reusable and not self._closed:
                 self._checkin(key, connection)
             else:
@@ -308,6 +313,8 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         # A final answer came with keep-alive: the server reads one request after another.
         self.proven = False
+        # Requests of the client's that have not yet resumed with their answers.
+        self.users = 0
         self._keep = True
         self._parser = httptools.HttpResponseParser(self)
         self._answers: collections.deque[asyncio.Future[Response]] = collections.deque()
@@ -357,7 +364,8 @@ class _Connection(asyncio.Protocol):
             else:
                 first.set_exception(BadResponse("the connection closed mid-answer"))
         for answer in answers:
-            # Not a byte of their answers came: the server may never have read them.
+            # Not a byte of their answers came: they go again on a new connection,
+            # whether or not the server read them (deliveries are at least once).
             if not answer.done():
                 answer.set_exception(_Stale())
 
@@ -404,7 +412,17 @@ class _Connection(asyncio.Protocol):
             answer = self._answers.popleft()
             if not answer.done():
                 answer.set_exception(error)
+        # What was read of the bad answer must not be taken for the next one's.
+        self._next_answer()
         self.close()
+
+    def _next_answer(self) -> None:
+        self._received = 0
+        self._begun = False
+        self._body = 0
+        self._status = 0
+        self._retry_after = None
+        self._headers_done = False
 
     # httptools' callbacks.
 
@@ -431,8 +449,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._status < 200:
             # An interim answer (100 Continue and the like): the real one follows.
-            self._received = 0
-            self._retry_after = None
+            self._next_answer()
             return
         self._finish(keep=self._parser.should_keep_alive())
 
@@ -443,12 +460,7 @@ class _Connection(asyncio.Protocol):
         answer = self._answers.popleft()
         if not answer.done():
             answer.set_result(Response(self._status, self._retry_after))
-        self._received = 0
-        self._begun = False
-        self._body = 0
-        self._status = 0
-        self._retry_after = None
-        self._headers_done = False
+        self._next_answer()
         if keep:
             self.proven = True
         else:
