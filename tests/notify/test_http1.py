@@ -258,6 +258,17 @@ async def answer_each(
         await writer.drain()
 
 
+async def kept_then_read(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: Server, count: int
+) -> None:
+    """Answer the first request kept alive, then read `count` more before answering any:
+    only a client that pipelines sends them without waiting."""
+    await read_request(reader, state)
+    writer.write(KEPT)
+    for _ in range(count):
+        await asyncio.wait_for(read_request(reader, state), 2.0)
+
+
 async def posts(
     client: http1.Client, port: int, count: int, lane: str | None, path: str = "/hook"
 ) -> list[http1.Response]:
@@ -271,12 +282,7 @@ async def test_requests_of_one_lane_are_pipelined_once_the_server_kept_the_conne
     async def handle(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
     ) -> None:
-        await read_request(reader, state)
-        writer.write(KEPT)
-        # The next four are all read before any is answered: only a pipelining client
-        # sends them without waiting.
-        for _ in range(4):
-            await asyncio.wait_for(read_request(reader, state), 2.0)
+        await kept_then_read(reader, writer, state, 4)
         writer.write(KEPT * 4)
         await answer_each(reader, writer, state)
 
@@ -311,10 +317,7 @@ async def test_requests_pipelined_behind_a_closing_answer_go_again_on_a_new_conn
         if index > 0:
             await answer_each(reader, writer, state)
             return
-        await read_request(reader, state)
-        writer.write(KEPT)
-        for _ in range(3):
-            await asyncio.wait_for(read_request(reader, state), 2.0)
+        await kept_then_read(reader, writer, state, 3)
         # The server answers the first of the three and reads no further.
         writer.write(CLOSING)
         await writer.drain()
@@ -358,10 +361,7 @@ async def test_answers_that_arrive_together_give_the_connection_back_once() -> N
     async def handle(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int, state: Server
     ) -> None:
-        await read_request(reader, state)
-        writer.write(KEPT)
-        for _ in range(4):
-            await asyncio.wait_for(read_request(reader, state), 2.0)
+        await kept_then_read(reader, writer, state, 4)
         writer.write(KEPT * 4)
         # The next request on this connection is answered late.
         await read_request(reader, state)
@@ -389,10 +389,7 @@ async def test_a_bad_answer_mid_pipeline_does_not_answer_the_requests_behind_it(
         if index > 0:
             await answer_each(reader, writer, state)
             return
-        await read_request(reader, state)
-        writer.write(KEPT)
-        for _ in range(3):
-            await asyncio.wait_for(read_request(reader, state), 2.0)
+        await kept_then_read(reader, writer, state, 3)
         broken = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
         writer.write(KEPT + broken)
         await reader.read()
