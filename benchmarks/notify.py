@@ -515,6 +515,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Herald's [notifications] per_subscription_window (default: the server's own)",
     )
+    add(
+        "--delivery-workers",
+        type=int,
+        default=0,
+        help="Herald's delivery_workers: processes beside the API one that only deliver",
+    )
     add("--zaqar-workers", type=int, default=2)
     add("--redis", default="redis://127.0.0.1:6379/0", help="the Redis Zaqar uses")
     add("--zaqar-redis-db", type=int, default=13)
@@ -538,12 +544,16 @@ def main(argv: list[str] | None = None) -> int:
         env["HERALD_NOTIFICATIONS_CONCURRENCY"] = str(args.concurrency)
     if args.window is not None:
         env["HERALD_NOTIFICATIONS_PER_SUBSCRIPTION_WINDOW"] = str(args.window)
+    processes = "1 process"
+    if args.delivery_workers:
+        env["HERALD_DELIVERY_WORKERS"] = str(args.delivery_workers)
+        processes = f"1 API process, {args.delivery_workers} delivering"
     if args.store == "sqlite":
         herald = herald_sqlite("herald-notify", workers=1, durability=args.durability, env=env)
-        labels = {"herald": f"Herald, SQLite durability {args.durability} (1 process)"}
+        labels = {"herald": f"Herald, SQLite durability {args.durability} ({processes})"}
     else:
         herald = herald_server("herald-notify", args.store, workers=1, env=env)
-        labels = {"herald": f"Herald, {args.store.split(':')[0]} (1 process)"}
+        labels = {"herald": f"Herald, {args.store.split(':')[0]} ({processes})"}
     servers: dict[str, Server] = {"herald": herald}
     if "deliveries" in parts and not args.no_zaqar:
         zaqar = zaqar_server(args, extra_conf=PIPELINE)

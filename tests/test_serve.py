@@ -155,6 +155,8 @@ def run_serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> 
         (["--port", "-1"], "port must be from 0 to 65535"),
         (["--workers", "0"], "workers must be at least 1"),
         (["--workers", "-1"], "workers must be at least 1"),
+        (["--delivery-workers", "-1"], "delivery_workers must be from 0 to 16, not -1"),
+        (["--delivery-workers", "17"], "delivery_workers must be from 0 to 16, not 17"),
     ],
 )
 def test_impossible_flags_stop_start_up_with_one_line(

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from herald.auth.apikeys import ApiKeyAuth
 from herald.auth.policy import load_policy
@@ -38,14 +38,27 @@ OUTAGE_PROBE_SECONDS = 1.0
 """How often a process pings a store it has seen fail, to log the outage's end."""
 
 
+Role = Literal["serve", "deliver"]
+"""What a process does: answer the API (and deliver, unless `delivery_workers` do), or
+only deliver."""
+
+
 class Herald:
     """One running Herald: its store, service, identity step and background tasks."""
 
     def __init__(
-        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        role: Role = "serve",
     ) -> None:
         self.settings = settings
         self.store = store
+        self.serves = role == "serve"
+        self.delivers = settings.notifications.enabled and (
+            role == "deliver" or settings.delivery_workers == 0
+        )
         signer = Signer(settings.signed_url.secret_key)
         policy = load_policy(settings.policy_file)
         key, old_keys = settings.encryption.keys()
@@ -76,6 +89,7 @@ class Herald:
             identity_step(settings, store), signer, client_id_rule(settings), clock
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._notifying = False
         self.trusts: Trusts | None = None
         if settings.auth == "keystone":
             # Imported here: keystoneauth1 is loaded only by the processes that use it.
@@ -88,23 +102,31 @@ class Herald:
     async def start(self) -> None:
         """Open the store, prepare the identity step and start the background tasks."""
         await self.store.open()
-        await self.identify.start()
+        if self.serves:
+            await self.identify.start()
         if self.trusts is not None:
             await self.trusts.start()
-        if self.settings.gc_interval > 0:
+        if self.serves and self.settings.gc_interval > 0:
             self._tasks.append(asyncio.create_task(self._collect_garbage()))
         self._tasks.append(asyncio.create_task(self._watch_outages()))
-        if self.metric_events is not None and self.settings.metrics_queues:
+        if self.serves and self.metric_events is not None and self.settings.metrics_queues:
             self._tasks.append(asyncio.create_task(self._sample_depths(self.metric_events)))
         if self.settings.notifications.enabled:
-            self._start_deliveries()
-            if self.metric_events is not None:
-                self._tasks.append(asyncio.create_task(self._sample_backlog()))
+            self._start_notifications()
 
-    def _start_deliveries(self) -> None:
+    def _start_notifications(self) -> None:
         settings = self.settings.notifications
+        self._notifying = True
         self._webhook = WebhookSender(settings)
         self._mailer = Mailer(settings)
+        if self.serves:
+            # Confirmation notices go out as the subscription is made, from its process.
+            self._confirmations = Confirmations(
+                self._signer, self._webhook, HostRule(settings), self._clock
+            )
+            self.service.subscriptions.confirmation_wanted = self._confirmations.wanted
+        if not self.delivers:
+            return
         senders: dict[str, Sender] = {
             "webhook": WebhookDelivery(self._webhook),
             "queue": QueueDelivery(self.service),
@@ -116,11 +138,9 @@ class Herald:
 
             senders["trust"] = TrustDelivery(WebhookDelivery(self._webhook), self.trusts)
         self.deliveries = DeliveryEngine(self.store, self.service, settings, senders, self._clock)
-        self._confirmations = Confirmations(
-            self._signer, self._webhook, HostRule(settings), self._clock
-        )
-        self.service.subscriptions.confirmation_wanted = self._confirmations.wanted
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
+        if self.metric_events is not None:
+            self._tasks.append(asyncio.create_task(self._sample_backlog()))
 
     async def stop(self) -> None:
         """Stop the background tasks, then close the store."""
@@ -130,15 +150,18 @@ class Herald:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self.deliveries is not None:
-            await self._confirmations.stop()
+        if self._notifying:
+            self._notifying = False
+            if self.serves:
+                await self._confirmations.stop()
             await self._webhook.aclose()
             await self._mailer.aclose()
             self.deliveries = None
         await self.service.waiters.close()
         if self.trusts is not None:
             await self.trusts.stop()
-        await self.identify.stop()
+        if self.serves:
+            await self.identify.stop()
         await self.store.close()
         if self.metric_events is not None:
             from herald.metrics import process_stopped
@@ -201,9 +224,13 @@ def client_id_rule(settings: Settings) -> ClientIdRule:
 
 
 def build(
-    settings: Settings, *, store: Store | None = None, clock: Callable[[], float] = time.time
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    role: Role = "serve",
 ) -> Herald:
     """Build (but do not start) Herald from its settings."""
     if store is None:
         store = open_store(settings.store, durability=settings.durability)
-    return Herald(settings, store, clock)
+    return Herald(settings, store, clock, role)

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--config", help="TOML file with settings")
     serving.add_argument("--workers", type=int, help="worker processes (default 1)")
     serving.add_argument(
+        "--delivery-workers",
+        type=int,
+        help="processes that only deliver notifications (default 0: the workers deliver)",
+    )
+    serving.add_argument(
         "--durability",
         choices=("full", "normal"),
         help="SQLite sync mode: full fsyncs every commit (default), normal may lose "
@@ -96,6 +101,7 @@ def serve(args: argparse.Namespace) -> int:
                 "port": args.port,
                 "store": args.store,
                 "workers": args.workers,
+                "delivery_workers": args.delivery_workers,
                 "durability": args.durability,
                 "log_level": args.log_level,
                 "console": args.console,
@@ -140,6 +146,8 @@ def serve(args: argparse.Namespace) -> int:
     }
     if settings.ssl_certfile:
         options.update(ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile)
+    # Named before anything imports prometheus-client, which reads it then.
+    metrics_dir = _metric_files(settings)
     if settings.workers > 1:
         # Workers are new processes: hand them the merged settings.
         os.environ.update(settings_environ(settings))
@@ -158,18 +166,19 @@ def serve(args: argparse.Namespace) -> int:
     try:
         sock = listen(settings.host, settings.port)
     except OSError as exc:
+        _remove_metric_files(settings, metrics_dir)
         print(
             f"herald: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
         return 2
     port = sock.getsockname()[1]
-    metrics_dir = None
     if settings.metrics_port:
         try:
-            metrics_dir = _serve_metrics(settings)
+            _serve_metrics(settings, metrics_dir)
         except OSError as exc:
             sock.close()
+            _remove_metric_files(settings, metrics_dir)
             print(
                 f"herald: cannot serve metrics on {settings.metrics_host}:"
                 f"{settings.metrics_port}: {exc.strerror or exc}",
@@ -177,6 +186,9 @@ def serve(args: argparse.Namespace) -> int:
             )
             return 2
     workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
+    if settings.delivery_workers:
+        count = settings.delivery_workers
+        workers += f", {count} delivery worker{'s' if count != 1 else ''}"
     scheme = "https" if settings.ssl_certfile else "http"
     print(
         f"Herald {__version__} serving {scheme}://{_host_in_url(settings.host)}:{port}/ "
@@ -205,6 +217,12 @@ def serve(args: argparse.Namespace) -> int:
     server = stop.server = uvicorn.Server(config)
     if stop.requested:
         return 0
+    delivering = None
+    if settings.delivery_workers:
+        from herald.delivery_workers import DeliveryWorkers
+
+        delivering = DeliveryWorkers(settings_environ(settings), settings.delivery_workers)
+        delivering.start()
     try:
         if settings.workers > 1:
             Multiprocess(config, sockets=[sock]).run()
@@ -212,28 +230,40 @@ def serve(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
         return 0 if server.started else 2
     finally:
-        if metrics_dir is not None and not settings.metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if delivering is not None:
+            delivering.stop()
+        _remove_metric_files(settings, metrics_dir)
 
 
-def _serve_metrics(settings: Settings) -> str | None:
-    """Serve /metrics from a thread of this process; with workers, they write their
-    samples to a fresh directory (returned) that this process adds up."""
+def _metric_files(settings: Settings) -> str | None:
+    """With metrics and more than one process counting, the fresh directory where each
+    writes its samples for this process to add up; otherwise None."""
+    if not settings.metrics_port or (settings.workers == 1 and not settings.delivery_workers):
+        return None
+    from herald.metric_files import MULTIPROCESS_ENV, fresh_directory
+
+    if settings.workers > 1:
+        # This process only supervises: loaded before the directory is named, its own
+        # samples (a store never opened, say) stay in memory, out of the workers' sums.
+        import herald.metrics  # noqa: F401
+    directory = fresh_directory(settings.metrics_dir)
+    # Read by prometheus-client in each process as it is first imported there.
+    os.environ[MULTIPROCESS_ENV] = directory
+    return directory
+
+
+def _remove_metric_files(settings: Settings, directory: str | None) -> None:
+    if directory is not None and not settings.metrics_dir:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _serve_metrics(settings: Settings, directory: str | None) -> None:
+    """Serve /metrics from a thread of this process: its own samples, or with
+    `directory` those every process wrote there, added up."""
     from herald import metrics
 
-    directory = None
-    if settings.workers > 1:
-        directory = metrics.fresh_directory(settings.metrics_dir)
-        # Read by prometheus-client in each worker as it starts.
-        os.environ[metrics.MULTIPROCESS_ENV] = directory
     registry = metrics.scrape_registry(directory, settings.metrics_queues)
-    try:
-        metrics.serve_metrics(settings.metrics_host, settings.metrics_port, registry)
-    except OSError:
-        if directory is not None and not settings.metrics_dir:
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-    return directory
+    metrics.serve_metrics(settings.metrics_host, settings.metrics_port, registry)
 
 
 AUTH_NOTES = {

@@ -268,12 +268,17 @@ def smtp_address(url: str) -> SmtpAddress:
     )
 
 
+MAX_DELIVERY_WORKERS = 16
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything `herald serve` can be told; `limits` and the others are TOML tables."""
 
     host: str = "127.0.0.1"
     port: int = 8888
     workers: int = 1
+    # Processes that only deliver notifications; 0 = each API worker delivers too.
+    delivery_workers: int = 0
     store: str = DEFAULT_STORE
     durability: Literal["full", "normal"] = "full"
     admin_mode: bool = False
@@ -320,6 +325,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ValueError(f"port must be from 0 to 65535, not {self.port}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, not {self.workers}")
+        if not 0 <= self.delivery_workers <= MAX_DELIVERY_WORKERS:
+            raise ValueError(
+                f"delivery_workers must be from 0 to {MAX_DELIVERY_WORKERS}, "
+                f"not {self.delivery_workers}"
+            )
+        if self.delivery_workers and not self.notifications.enabled:
+            raise ValueError(
+                "delivery_workers needs [notifications] enabled: with notifications off "
+                "there is nothing to deliver"
+            )
         if not 0 <= self.metrics_port <= 65535:
             raise ValueError(
                 f"metrics_port must be from 0 (no metrics) to 65535, not {self.metrics_port}"

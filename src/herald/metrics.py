@@ -35,9 +35,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from herald import __version__
+from herald.metric_files import MULTIPROCESS_ENV
 from herald.service import Events, QueueDepth
-
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # prometheus-client leaves these two untyped; their types as Herald calls them.
 _mark_process_dead: Callable[[int, str], None] = multiprocess.mark_process_dead
@@ -431,19 +430,6 @@ def scrape_registry(directory: str | None, queues: int) -> CollectorRegistry:
     registry.register(BuildInfo())
     registry.register(DepthCollector(directory, queues))
     return registry
-
-
-def fresh_directory(path: str) -> str:
-    """The per-run directory of multiprocess files, emptied (or made) now: files of an
-    earlier run would otherwise add their counts to this one's."""
-    if not path:
-        return tempfile.mkdtemp(prefix="herald-metrics-")
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    for child in directory.iterdir():
-        if child.suffix in (".db", ".json") and child.is_file():
-            child.unlink()
-    return str(directory)
 
 
 def serve_metrics(host: str, port: int, registry: CollectorRegistry) -> WSGIServer:

@@ -8,30 +8,15 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from support import ServerProcess, free_port, headers
+from metrics_support import Sample, counter, delivery, scrape, scrape_until, serve_metered
+from support import headers
 from webhook_receiver import webhook_receiver
 from ws_support import Frames
-
-Sample = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def scrape(port: int) -> dict[Sample, float]:
-    """Every sample of the exposition by name and labels; the text must parse."""
-    answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain")
-    samples: dict[Sample, float] = {}
-    for family in text_string_to_metric_families(answer.text):
-        for sample in family.samples:
-            samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
 
 
 def moved(before: dict[Sample, float], after: dict[Sample, float]) -> dict[Sample, float]:
@@ -52,26 +37,6 @@ def request(route: str, method: str, status: int) -> Sample:
         "herald_http_requests_total",
         (("method", method), ("route", route), ("status", str(status))),
     )
-
-
-def counter(name: str) -> Sample:
-    return (f"herald_{name}_total", ())
-
-
-def serve_metered(
-    store: str, workdir: Path, *args: str, env: dict[str, str] | None = None
-) -> tuple[ServerProcess, int]:
-    metrics_port = free_port()
-    server = ServerProcess(
-        store,
-        workdir,
-        "--metrics-port",
-        str(metrics_port),
-        *args,
-        # No collection during the test: it would count removals the test did not make.
-        env={"HERALD_GC_INTERVAL": "0", **(env or {})},
-    ).start()
-    return server, metrics_port
 
 
 def send_known_traffic(url: str) -> None:
@@ -283,25 +248,6 @@ def test_counts_survive_a_worker_killed_and_its_live_gauges_go(tmp_path: Path) -
         assert victim not in worker_pids(directory)
     finally:
         assert server.stop() == 0
-
-
-def scrape_until(
-    metrics_port: int, holds: Callable[[dict[Sample, float]], bool], within: float = 30
-) -> dict[Sample, float]:
-    """A scrape of which `holds` is true (an engine counts a moment after it sends)."""
-    deadline = time.monotonic() + within
-    while True:
-        samples = scrape(metrics_port)
-        if holds(samples):
-            return samples
-        if time.monotonic() > deadline:
-            herald = {k: v for k, v in samples.items() if "notification" in k[0] or "poll" in k[0]}
-            pytest.fail(f"the metrics never reached what was expected: {herald}")
-        time.sleep(0.1)
-
-
-def delivery(kind: str, outcome: str) -> Sample:
-    return ("herald_notification_deliveries_total", (("kind", kind), ("outcome", outcome)))
 
 
 def test_deliveries_to_a_real_receiver_move_the_notification_metrics_exactly(
