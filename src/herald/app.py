@@ -84,9 +84,12 @@ class Herald:
         self._signer = signer
         self._clock = clock
         self.deliveries: DeliveryEngine | None = None
-        # Pre-signed URLs are judged ahead of whichever step `auth` chose.
-        self.identify: IdentityStep = SignedUrls(
-            identity_step(settings, store), signer, client_id_rule(settings), clock
+        # Pre-signed URLs are judged ahead of whichever step `auth` chose; a process that
+        # only delivers is asked by nobody.
+        self.identify: IdentityStep = (
+            SignedUrls(identity_step(settings, store), signer, client_id_rule(settings), clock)
+            if self.serves
+            else NoAuth(client_id_rule(settings))
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._notifying = False
@@ -102,8 +105,7 @@ class Herald:
     async def start(self) -> None:
         """Open the store, prepare the identity step and start the background tasks."""
         await self.store.open()
-        if self.serves:
-            await self.identify.start()
+        await self.identify.start()
         if self.trusts is not None:
             await self.trusts.start()
         if self.serves and self.settings.gc_interval > 0:
@@ -118,7 +120,10 @@ class Herald:
         settings = self.settings.notifications
         self._notifying = True
         self._webhook = WebhookSender(settings)
-        self._mailer = Mailer(settings)
+        if self.metric_events is not None:
+            # Sampled by the API processes too: the backlog shows even while no delivery
+            # worker runs, which is when it grows.
+            self._tasks.append(asyncio.create_task(self._sample_backlog()))
         if self.serves:
             # Confirmation notices go out as the subscription is made, from its process.
             self._confirmations = Confirmations(
@@ -127,6 +132,7 @@ class Herald:
             self.service.subscriptions.confirmation_wanted = self._confirmations.wanted
         if not self.delivers:
             return
+        self._mailer = Mailer(settings)
         senders: dict[str, Sender] = {
             "webhook": WebhookDelivery(self._webhook),
             "queue": QueueDelivery(self.service),
@@ -139,8 +145,6 @@ class Herald:
             senders["trust"] = TrustDelivery(WebhookDelivery(self._webhook), self.trusts)
         self.deliveries = DeliveryEngine(self.store, self.service, settings, senders, self._clock)
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
-        if self.metric_events is not None:
-            self._tasks.append(asyncio.create_task(self._sample_backlog()))
 
     async def stop(self) -> None:
         """Stop the background tasks, then close the store."""
@@ -155,13 +159,13 @@ class Herald:
             if self.serves:
                 await self._confirmations.stop()
             await self._webhook.aclose()
-            await self._mailer.aclose()
+            if self.deliveries is not None:
+                await self._mailer.aclose()
             self.deliveries = None
         await self.service.waiters.close()
         if self.trusts is not None:
             await self.trusts.stop()
-        if self.serves:
-            await self.identify.stop()
+        await self.identify.stop()
         await self.store.close()
         if self.metric_events is not None:
             from herald.metrics import process_stopped

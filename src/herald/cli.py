@@ -215,17 +215,19 @@ def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     server = stop.server = uvicorn.Server(config)
-    if stop.requested:
-        return 0
+    # From here on the supervisor's handlers queue the signals for its own loop.
+    supervisor = Multiprocess(config, sockets=[sock]) if settings.workers > 1 else None
     delivering = None
-    if settings.delivery_workers:
-        from herald.delivery_workers import DeliveryWorkers
-
-        delivering = DeliveryWorkers(settings_environ(settings), settings.delivery_workers)
-        delivering.start()
     try:
-        if settings.workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
+        if stop.requested:
+            return 0
+        if settings.delivery_workers:
+            from herald.delivery_workers import DeliveryWorkers
+
+            delivering = DeliveryWorkers(settings_environ(settings), settings.delivery_workers)
+            delivering.start()
+        if supervisor is not None:
+            supervisor.run()
             return 0
         server.run(sockets=[sock])
         return 0 if server.started else 2
@@ -262,7 +264,9 @@ def _serve_metrics(settings: Settings, directory: str | None) -> None:
     `directory` those every process wrote there, added up."""
     from herald import metrics
 
-    registry = metrics.scrape_registry(directory, settings.metrics_queues)
+    registry = metrics.scrape_registry(
+        directory, settings.metrics_queues, serves_here=settings.workers == 1
+    )
     metrics.serve_metrics(settings.metrics_host, settings.metrics_port, registry)
 
 

@@ -167,7 +167,10 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     # Sends in flight at once for one subscription; 1 keeps its deliveries in posting order.
     per_subscription_window: int = 8
     lease: float = 60.0
-    batch_size: int = 100
+    # Above `concurrency`, so that a lease at half room still leaves sends to start; 400
+    # against 100 let one delivery worker keep pace with its API process's posts (see
+    # docs/performance.md, delivery workers).
+    batch_size: int = 400
     poll_interval: float = 1.0
     require_confirmation: bool = False
     subscriber_types: list[str] = msgspec.field(default_factory=lambda: list(SUBSCRIBER_TYPES))

@@ -27,7 +27,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     multiprocess,
     start_http_server,
 )
@@ -419,14 +422,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def scrape_registry(directory: str | None, queues: int) -> CollectorRegistry:
-    """What `/metrics` shows: this process's collectors, or with `directory` (workers
-    writing multiprocess files) every worker's, added up."""
+def scrape_registry(
+    directory: str | None, queues: int, *, serves_here: bool = True
+) -> CollectorRegistry:
+    """What `/metrics` shows: this process's collectors, or with `directory` (processes
+    writing multiprocess files) every one's, added up; with `serves_here`, also this
+    process's CPU, memory and runtime, as one API process shows without the files."""
     if directory is None:
         registry = REGISTRY
     else:
         registry = CollectorRegistry()
         registry.register(_LiveWorkers(directory))
+        if serves_here:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
     registry.register(BuildInfo())
     registry.register(DepthCollector(directory, queues))
     return registry

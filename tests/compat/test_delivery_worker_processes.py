@@ -29,6 +29,8 @@ from tagged_posts import (
 )
 from webhook_receiver import webhook_receiver
 
+# Woken only by posts (the outbox watch), so that between them a worker holds nothing.
+IDLE = {**ENGINE, "HERALD_NOTIFICATIONS_POLL_INTERVAL": "60"}
 _STARTED = re.compile(r"delivery worker (\d+) \(pid (\d+)\) is delivering")
 
 
@@ -44,13 +46,12 @@ def delivery_worker_pids(server: ServerProcess, at_least: int = 1, within: float
 
 
 def running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     # A child its parent has not reaped yet is gone all the same.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def gone_within(pid: int, seconds: float) -> bool:
@@ -73,11 +74,13 @@ def test_the_api_process_delivers_nothing_and_the_delivery_worker_everything(
 ) -> None:
     store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
     with webhook_receiver() as receiver:
-        server = ServerProcess(store, tmp_path, "--delivery-workers", "1", env=ENGINE).start()
+        server = ServerProcess(store, tmp_path, "--delivery-workers", "1", env=IDLE).start()
         try:
             (worker,) = delivery_worker_pids(server)
             subscribe(server.url, receiver.url("/hook"))
             # With the only delivery worker stopped, a post is stored but nobody sends it.
+            # Stopped while idle, never inside a transaction the post would wait for.
+            time.sleep(0.5)
             os.kill(worker, signal.SIGSTOP)
             try:
                 post_one(server.url, {"n": 1})
@@ -169,5 +172,32 @@ def test_metrics_add_up_the_delivery_workers_counts(tmp_path: Path, workers: str
             assert after[counter("messages_posted")] == 3
             # Every process counting has its store up, the delivery worker's included.
             assert after["herald_store_up", ()] == 1
+            # One API process still shows its own CPU and memory, as without the files.
+            own = any(name == "process_cpu_seconds_total" for name, _ in after)
+            assert own == (workers == "1")
+        finally:
+            assert server.stop() == 0
+
+
+def test_the_backlog_shows_while_no_delivery_worker_runs(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'herald.sqlite3'}"
+    env = {**IDLE, "HERALD_METRICS_DEPTH_INTERVAL": "1"}
+    with webhook_receiver() as receiver:
+        server, metrics_port = serve_metered(store, tmp_path, "--delivery-workers", "1", env=env)
+        try:
+            (worker,) = delivery_worker_pids(server)
+            subscribe(server.url, receiver.url("/hook"))
+            time.sleep(0.5)
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                for n in range(2):
+                    post_one(server.url, {"n": n})
+                # The API process samples it: a stopped worker is when it matters.
+                backlog = ("herald_notification_backlog", ())
+                scrape_until(metrics_port, lambda samples: samples.get(backlog) == 2)
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            receiver.wait_for("/hook", 2)
+            scrape_until(metrics_port, lambda samples: samples.get(backlog) == 0)
         finally:
             assert server.stop() == 0
