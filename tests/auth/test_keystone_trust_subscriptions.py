@@ -143,6 +143,34 @@ def test_the_trust_is_the_subscribers_and_goes_with_the_subscription(
         c.delete(f"/v2/queues/{queue}")
 
 
+def test_a_subscriber_that_leaves_trust_gives_its_trust_back(
+    keystone_herald: ServerFactory, keystone: Keystone, tokens: Callable[[str], str]
+) -> None:
+    served = keystone_herald()
+    alice = keystone.accounts["alice"]
+    queue = f"trust-leave-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=served.url, headers=as_user(tokens("alice")), timeout=30) as c:
+        before = lent_trusts(keystone, alice.user_id)
+        made = c.post(
+            f"/v2/queues/{queue}/subscriptions",
+            json={"subscriber": "trust+http://127.0.0.1:9/hook", "ttl": 600},
+        )
+        assert made.status_code == 201, made.text
+        sub_id = made.json()["subscription_id"]
+        (trust_id,) = lent_trusts(keystone, alice.user_id).keys() - before.keys()
+        plain = {"subscriber": "http://127.0.0.1:9/plain"}
+        answer = c.patch(f"/v2/queues/{queue}/subscriptions/{sub_id}", json=plain)
+        assert answer.status_code == 204, answer.text
+        # A plain subscriber borrows nobody's authority: the trust is deleted, not left
+        # in Keystone until it expires.
+        assert trust_of(keystone, trust_id).status_code == 404
+        assert lent_trusts(keystone, alice.user_id).keys() - before.keys() == set()
+        shown = c.get(f"/v2/queues/{queue}/subscriptions/{sub_id}").json()
+        assert shown["subscriber"] == plain["subscriber"]
+        assert "trust_id" not in shown["options"]
+        c.delete(f"/v2/queues/{queue}")
+
+
 @pytest.mark.parametrize(
     "document",
     [

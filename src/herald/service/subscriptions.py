@@ -278,14 +278,18 @@ class Subscriptions:
     ) -> tuple[str | None, dict[str, Any]]:
         """A new trust when the update names a trust subscriber or renews a trust
         subscription's ttl (so that the trust lasts as long as it), and the options
-        holding the trust it replaces."""
+        holding the trust it replaces or, for a plain subscriber, gives back."""
         if subscriber is None and ttl is None:
             return None, {}
-        if subscriber is not None and not self._check_trust(subscriber):
+        leaving = subscriber is not None and not self._check_trust(subscriber)
+        if leaving and self.trustor is None:
             return None, {}
         old = await self._store.get_subscription(caller.project, queue, subscription_id, now)
         if old is None:
             raise _missing(subscription_id)
+        if leaving:
+            # A plain subscriber borrows nobody's authority: the trust goes once it is stored.
+            return None, old.options if _is_trust(old.subscriber) else {}
         if subscriber is None and not _is_trust(old.subscriber):
             return None, {}
         expires = now + ttl if ttl is not None else old.expires
