@@ -225,7 +225,11 @@ def serve(args: argparse.Namespace) -> int:
             from herald.delivery_workers import DeliveryWorkers
 
             delivering = DeliveryWorkers(settings_environ(settings), settings.delivery_workers)
-            delivering.start()
+            try:
+                delivering.start()
+            except OSError as exc:
+                print(f"herald: cannot start the delivery workers: {exc}", file=sys.stderr)
+                return 2
         if supervisor is not None:
             supervisor.run()
             return 0

@@ -176,9 +176,10 @@ class Subscriptions:
         now = self._clock()
         if ttl is not None:
             self._check_expiry(now, ttl)
-        lent, replaced = await self._trust_for_update(
-            caller, queue, subscription_id, subscriber, ttl, now
-        )
+        lent = await self._trust_for_update(caller, queue, subscription_id, subscriber, ttl, now)
+        # The trust of the row the change replaced: read in the change itself, so that a
+        # concurrent update's trust is the one let go of, never one left in Keystone.
+        replaced: list[str | None] = [None]
 
         def change(old: Subscription) -> Subscription:
             new = old
@@ -187,13 +188,14 @@ class Subscriptions:
             if ttl is not None:
                 new = msgspec.structs.replace(new, ttl=ttl, renewed=now, expires=now + ttl)
             kept = old.options.get(TRUST_ID)
+            replaced[0] = kept if isinstance(kept, str) else None
             chosen = dict(old.options if options is None else options)
             chosen.pop(TRUST_ID, None)
-            if lent is not None:
-                chosen[TRUST_ID] = lent
-            elif kept is not None and _is_trust(new.subscriber):
+            if _is_trust(new.subscriber):
                 # Options replaced by the client never drop the trust Herald keeps.
-                chosen[TRUST_ID] = kept
+                trust = lent if lent is not None else kept
+                if trust is not None:
+                    chosen[TRUST_ID] = trust
             return msgspec.structs.replace(new, options=chosen)
 
         try:
@@ -207,8 +209,11 @@ class Subscriptions:
             if lent is not None:
                 await self._revoke(caller, {TRUST_ID: lent})
             raise
-        # Only once the subscription holds the new trust: deliveries never lack one.
-        await self._revoke(caller, replaced)
+        # Only once the subscription holds its trust (or, for a plain subscriber, none):
+        # deliveries never lack one.
+        stored = changed.options.get(TRUST_ID)
+        for trust in {replaced[0], lent} - {stored, None}:
+            await self._revoke(caller, {TRUST_ID: trust})
 
     @action("subscription:delete")
     async def delete(self, caller: Caller, queue: str, subscription_id: str) -> None:
@@ -275,25 +280,20 @@ class Subscriptions:
         subscriber: str | None,
         ttl: int | None,
         now: float,
-    ) -> tuple[str | None, dict[str, Any]]:
+    ) -> str | None:
         """A new trust when the update names a trust subscriber or renews a trust
-        subscription's ttl (so that the trust lasts as long as it), and the options
-        holding the trust it replaces or, for a plain subscriber, gives back."""
+        subscription's ttl, so that the trust lasts as long as it."""
         if subscriber is None and ttl is None:
-            return None, {}
-        leaving = subscriber is not None and not self._check_trust(subscriber)
-        if leaving and self.trustor is None:
-            return None, {}
+            return None
+        if subscriber is not None and not self._check_trust(subscriber):
+            return None
         old = await self._store.get_subscription(caller.project, queue, subscription_id, now)
         if old is None:
             raise _missing(subscription_id)
-        if leaving:
-            # A plain subscriber borrows nobody's authority: the trust goes once it is stored.
-            return None, old.options if _is_trust(old.subscriber) else {}
-        if subscriber is None and not _is_trust(old.subscriber):
-            return None, {}
+        if subscriber is None and not self._check_trust(old.subscriber):
+            return None
         expires = now + ttl if ttl is not None else old.expires
-        return await self._lend(caller, expires), old.options
+        return await self._lend(caller, expires)
 
     async def _revoke(self, caller: Caller, options: dict[str, Any]) -> None:
         trust_id = options.get(TRUST_ID)
