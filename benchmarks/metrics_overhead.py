@@ -13,6 +13,7 @@ metrics add to one POST (the calls `RequestMetrics` and `MetricEvents` make)
 in a loop, and relates it to `plain`'s server CPU per POST. Run:
 
     python benchmarks/metrics_overhead.py --rounds 7 --duration 5
+    python benchmarks/metrics_overhead.py --calls-only   # memory against metric files
 
 Prints Markdown tables of both, each against `plain`, and writes them with
 the raw runs to results/.
@@ -21,11 +22,17 @@ the raw runs to results/.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
 import benchlib
+
+from herald.metric_files import MULTIPROCESS_ENV
 
 
 def servers() -> dict[str, benchlib.Server]:
@@ -153,11 +160,40 @@ def report(
     )
 
 
+def counting_cost_apart(calls: int, rounds: int, files: bool) -> list[float]:
+    """`counting_cost` in a fresh interpreter, its samples in memory or, as with several
+    processes counting, in multiprocess files (prometheus-client decides at import)."""
+    env = {k: v for k, v in os.environ.items() if k != MULTIPROCESS_ENV}
+    with tempfile.TemporaryDirectory() as directory:
+        if files:
+            env[MULTIPROCESS_ENV] = directory
+        command = [sys.executable, __file__, "--count-here", str(calls), str(rounds)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    timings: list[float] = json.loads(done.stdout)
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     benchlib.add_wrk_options(parser, rounds=7, queues=False)
     parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument(
+        "--calls-only",
+        action="store_true",
+        help="only time the metric calls of one POST, in memory and in multiprocess files",
+    )
+    parser.add_argument("--count-here", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_here:
+        print(json.dumps(counting_cost(*args.count_here)))
+        return
+    if args.calls_only:
+        for files in (False, True):
+            timings = counting_cost_apart(args.calls, 3, files)
+            where = "multiprocess files" if files else "memory"
+            spread = ", ".join(f"{t * 1e6:.2f}" for t in timings)
+            print(f"metric calls of one POST, samples in {where}: {spread} µs")
+        return
     benchlib.require_wrk()
     runs = measure(args)
     report(args, runs, counting_cost(args.calls, rounds=7))
