@@ -93,6 +93,17 @@ def test_a_trust_subscription_delivers_into_another_queue_as_its_subscriber(
         client.delete(f"/v2/queues/{target}")
 
 
+def subscribe_with_trust(client: httpx.Client, queue: str) -> str:
+    """A trust+ subscription of the client's caller, 600 s long; its id."""
+    made = client.post(
+        f"/v2/queues/{queue}/subscriptions",
+        json={"subscriber": "trust+http://127.0.0.1:9/hook", "ttl": 600},
+    )
+    assert made.status_code == 201, made.text
+    subscription_id: str = made.json()["subscription_id"]
+    return subscription_id
+
+
 def test_the_trust_is_the_subscribers_and_goes_with_the_subscription(
     keystone_herald: ServerFactory, keystone: Keystone, tokens: Callable[[str], str]
 ) -> None:
@@ -101,12 +112,7 @@ def test_the_trust_is_the_subscribers_and_goes_with_the_subscription(
     queue = f"trust-life-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=served.url, headers=as_user(tokens("alice")), timeout=30) as c:
         before = lent_trusts(keystone, alice.user_id)
-        made = c.post(
-            f"/v2/queues/{queue}/subscriptions",
-            json={"subscriber": "trust+http://127.0.0.1:9/hook", "ttl": 600},
-        )
-        assert made.status_code == 201, made.text
-        sub_id = made.json()["subscription_id"]
+        sub_id = subscribe_with_trust(c, queue)
         (trust_id,) = lent_trusts(keystone, alice.user_id).keys() - before.keys()
         trust = trust_of(keystone, trust_id).json()["trust"]
         assert trust["trustor_user_id"] == alice.user_id
@@ -151,12 +157,7 @@ def test_a_subscriber_that_leaves_trust_gives_its_trust_back(
     queue = f"trust-leave-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=served.url, headers=as_user(tokens("alice")), timeout=30) as c:
         before = lent_trusts(keystone, alice.user_id)
-        made = c.post(
-            f"/v2/queues/{queue}/subscriptions",
-            json={"subscriber": "trust+http://127.0.0.1:9/hook", "ttl": 600},
-        )
-        assert made.status_code == 201, made.text
-        sub_id = made.json()["subscription_id"]
+        sub_id = subscribe_with_trust(c, queue)
         (trust_id,) = lent_trusts(keystone, alice.user_id).keys() - before.keys()
         plain = {"subscriber": "http://127.0.0.1:9/plain"}
         answer = c.patch(f"/v2/queues/{queue}/subscriptions/{sub_id}", json=plain)

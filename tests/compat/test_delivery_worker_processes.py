@@ -12,6 +12,8 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -63,6 +65,18 @@ def gone_within(pid: int, seconds: float) -> bool:
     return True
 
 
+@contextmanager
+def paused(worker: int) -> Iterator[None]:
+    """The worker stopped (SIGSTOP) for the block, once idle: never inside a transaction
+    a post would wait for."""
+    time.sleep(0.5)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(worker, signal.SIGCONT)
+
+
 def post_one(url: str, body: object) -> None:
     with httpx.Client(base_url=url, headers=headers(PROJECT), timeout=10) as api:
         answer = api.post("/v2/queues/events/messages", json={"messages": [{"body": body}]})
@@ -79,15 +93,10 @@ def test_the_api_process_delivers_nothing_and_the_delivery_worker_everything(
             (worker,) = delivery_worker_pids(server)
             subscribe(server.url, receiver.url("/hook"))
             # With the only delivery worker stopped, a post is stored but nobody sends it.
-            # Stopped while idle, never inside a transaction the post would wait for.
-            time.sleep(0.5)
-            os.kill(worker, signal.SIGSTOP)
-            try:
+            with paused(worker):
                 post_one(server.url, {"n": 1})
                 time.sleep(1.0)
                 assert receiver.received("/hook") == []
-            finally:
-                os.kill(worker, signal.SIGCONT)
             arrived = receiver.wait_for("/hook", 1, within=20)
             assert arrived[0].body["body"] == {"n": 1}
         finally:
@@ -187,16 +196,12 @@ def test_the_backlog_shows_while_no_delivery_worker_runs(tmp_path: Path) -> None
         try:
             (worker,) = delivery_worker_pids(server)
             subscribe(server.url, receiver.url("/hook"))
-            time.sleep(0.5)
-            os.kill(worker, signal.SIGSTOP)
-            try:
+            backlog = ("herald_notification_backlog", ())
+            with paused(worker):
                 for n in range(2):
                     post_one(server.url, {"n": n})
                 # The API process samples it: a stopped worker is when it matters.
-                backlog = ("herald_notification_backlog", ())
                 scrape_until(metrics_port, lambda samples: samples.get(backlog) == 2)
-            finally:
-                os.kill(worker, signal.SIGCONT)
             receiver.wait_for("/hook", 2)
             scrape_until(metrics_port, lambda samples: samples.get(backlog) == 0)
         finally:
