@@ -2,8 +2,8 @@
 events, and the registry a scrape reads.
 
 The service emits events (`herald.service.events`) and knows nothing of
-Prometheus; transports add only their request metrics. With `--workers N`
-each worker writes its samples to files in the directory named by
+Prometheus; transports add only their request metrics. With `--workers N` or
+delivery workers each process writes its samples to files in the directory named by
 `PROMETHEUS_MULTIPROC_DIR` (prometheus-client's multiprocess mode), and the
 process serving `/metrics` adds them up.
 """
